@@ -1,0 +1,299 @@
+"""The protocol every astrobayes estimator follows.
+
+``fit(x, y)``, ``log_prob(y, x)``, ``sample(n, x)``, ``predict(x)`` and
+``save(path)`` / ``astrobayes.load(path)``. Standardisation of x (and of y for
+regression and density estimation) lives inside the network, so a saved model
+works on raw data. Arrays in give arrays out: numpy inputs return numpy,
+torch inputs return (CPU) torch tensors.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.device import resolve_device
+from ..core.seeding import seed_everything
+from ..core.serialization import module_config, module_from_config, read_model, write_model
+from ..core.standardize import Standardizer
+from ..core.validation import Masked, as_inputs, as_tensor, check_same_length, index_inputs, inputs_to, n_rows
+from .layers import reset_parameters
+from .training import History, TrainingConfig, fit_module, training_config
+
+__all__ = ["Estimator", "Prediction", "FeatureNetwork"]
+
+
+class Prediction(NamedTuple):
+    """Point estimate and spread per object: ``mean`` and ``std``, each (m, d)."""
+
+    mean: Any
+    std: Any
+
+
+class FeatureNetwork(nn.Module):
+    """Raw x → standardised x → embedding → feature vector (the context)."""
+
+    def __init__(self, x_features: int, embedding: nn.Module | None, standardize: bool = True):
+        super().__init__()
+        self.x_scaler = Standardizer(x_features, enabled=standardize)
+        self.embedding = embedding if embedding is not None else nn.Identity()
+
+    def forward(self, x):
+        return self.embedding(self.x_scaler(x))
+
+
+def _is_torch(value) -> bool:
+    if isinstance(value, tuple) and len(value) == 2:
+        return isinstance(value[0], torch.Tensor)
+    return isinstance(value, torch.Tensor)
+
+
+class Estimator:
+    """Base class: input checks, fitting through the one training loop, batching, files.
+
+    Subclasses implement ``get_config``, ``_build``, ``_loss`` and the
+    density/prediction methods they support.
+    """
+
+    #: targets are class labels (long) rather than real vectors
+    _label_targets = False
+    #: default mini-batch size for prediction
+    prediction_batch_size = 4096
+
+    def __init__(self, embedding: nn.Module | None = None):
+        if embedding is not None and not isinstance(embedding, nn.Module):
+            raise TypeError(f"embedding must be a torch.nn.Module or None, got {type(embedding).__name__}")
+        if embedding is not None and not hasattr(embedding, "output_dim"):
+            raise TypeError(f"embedding {type(embedding).__name__} needs an output_dim attribute")
+        self.embedding = embedding
+        self.network: nn.Module | None = None
+        self.history: History | None = None
+        self.dims: dict = {}
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        """JSON-able constructor arguments (the embedding as a nested spec)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "embedding")
+        emb = f", embedding={type(self.embedding).__name__}" if self.embedding is not None else ""
+        return f"{type(self).__name__}({items}{emb})"
+
+    # ------------------------------------------------------------------ checks
+    def _check_x(self, x, name: str = "x"):
+        inputs = as_inputs(x, name)
+        if not isinstance(inputs, Masked) and inputs.ndim == 1:
+            if self.embedding is not None:
+                raise ValueError(f"{name} must have one row per object, got shape {tuple(inputs.shape)}")
+            inputs = inputs[:, None]
+        if self.dims:
+            expected = tuple(self.dims["x_shape"])
+            got = (inputs.values.shape[-1],) if isinstance(inputs, Masked) else tuple(inputs.shape[1:])
+            if isinstance(inputs, Masked) != bool(self.dims.get("x_masked")):
+                kind = "(values, mask) pairs" if self.dims.get("x_masked") else "plain arrays"
+                raise TypeError(f"{name}: this model was trained on {kind}")
+            if got != expected:
+                raise ValueError(f"{name} has per-object shape {got}, but the model was trained on {expected}")
+        elif isinstance(inputs, Masked) or inputs.ndim > 2:
+            if self.embedding is None:
+                raise ValueError(f"{name} has shape {tuple(inputs.values.shape if isinstance(inputs, Masked) else inputs.shape)}: "
+                                 "sequences, sets and images need an embedding network")
+        return inputs
+
+    def _check_y(self, y, name: str = "y") -> torch.Tensor:
+        if self._label_targets:
+            return as_tensor(y, name, ndim=1, dtype=torch.long)
+        target = as_tensor(y, name, ndim=(1, 2))
+        if target.ndim == 1:
+            target = target[:, None]
+        if self.dims and target.shape[1] != self.dims["y_dim"]:
+            raise ValueError(f"{name} has {target.shape[1]} column(s), but the model was trained on {self.dims['y_dim']}")
+        return target
+
+    def _require_fitted(self):
+        if self.network is None:
+            raise RuntimeError(f"this {type(self).__name__} has not been fitted yet: call fit(x, y) or astrobayes.load(path)")
+
+    @property
+    def device(self) -> torch.device:
+        self._require_fitted()
+        return next(self.network.buffers()).device
+
+    def to(self, device) -> "Estimator":
+        """Move the fitted model to ``device`` ("auto", "cpu", "cuda")."""
+        self._require_fitted()
+        self.network.to(resolve_device(device))
+        return self
+
+    # ------------------------------------------------------------------ fitting
+    def _infer_dims(self, x, y) -> dict:
+        if isinstance(x, Masked):
+            x_shape, channels = (int(x.values.shape[-1]),), int(x.values.shape[-1])
+        else:
+            x_shape = tuple(int(s) for s in x.shape[1:])
+            channels = x_shape[0]
+        dims = {"x_shape": list(x_shape), "x_features": channels, "x_masked": isinstance(x, Masked)}
+        if not self._label_targets:
+            dims["y_dim"] = int(y.shape[1])
+        return dims
+
+    def _build(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _fresh_embedding(self) -> nn.Module | None:
+        """A copy of the user's embedding with newly drawn initial weights."""
+        if self.embedding is None:
+            return None
+        return reset_parameters(copy.deepcopy(self.embedding))
+
+    def _context_dim(self) -> int:
+        return int(self.embedding.output_dim) if self.embedding is not None else int(np.prod(self.dims["x_shape"]))
+
+    def _loss(self, x, y) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _after_fit(self, x, y, config: TrainingConfig) -> None:
+        """Hook run after training (e.g. residual scale, temperature)."""
+
+    def fit(self, x, y, config: TrainingConfig | None = None, **changes) -> History:
+        """Train on inputs ``x`` and targets ``y``.
+
+        Parameters
+        ----------
+        x : array-like (n, d), (n, C, ...) or a ``(values, mask)`` pair
+            Inputs; sequences, sets and images need an ``embedding``.
+        y : array-like (n,) or (n, k)
+            Targets (class labels for a classifier).
+        config : TrainingConfig, optional
+            Training options; keyword arguments override single fields
+            (``epochs=50, learning_rate=3e-4, device="cuda", progress=False``).
+
+        Returns
+        -------
+        History
+            Train/validation loss per epoch; also kept as ``self.history``.
+        """
+        config = training_config(config, **changes)
+        x = self._check_x(x)
+        y = self._check_y(y)
+        check_same_length(x=x, y=y)
+        self.dims = self._infer_dims(x, y)
+        seed_everything(config.seed)
+        self.network = self._build()
+        with torch.no_grad():
+            self.network.features.x_scaler.fit(x)
+            if hasattr(self.network, "y_scaler"):
+                self.network.y_scaler.fit(y)
+        self.history = fit_module(self.network, self._loss, (x, y), config,
+                                  description=f"fit {type(self).__name__}")
+        self._after_fit(x, y, config)
+        return self.history
+
+    # ------------------------------------------------------------------ batching
+    def _batched(self, fn, *arrays, batch_size: int | None = None) -> torch.Tensor:
+        """Apply ``fn`` to row-aligned chunks on the model's device; concatenate on the CPU."""
+        size = batch_size or self.prediction_batch_size
+        device = self.device
+        n = n_rows(arrays[0])
+        out = []
+        with torch.no_grad():
+            for start in range(0, n, size):
+                chunk = [inputs_to(index_inputs(a, slice(start, start + size)), device) for a in arrays]
+                out.append(fn(*chunk).to("cpu"))
+        return torch.cat(out, dim=0)
+
+    @staticmethod
+    def _broadcast(y: torch.Tensor, x):
+        """Pair y and x row by row, repeating a single row of either."""
+        ny, nx = n_rows(y), n_rows(x)
+        if ny == nx:
+            return y, x
+        if nx == 1:
+            return y, index_inputs(x, torch.zeros(ny, dtype=torch.long))
+        if ny == 1:
+            return y.expand(nx, *y.shape[1:]), x
+        raise ValueError(f"y has {ny} rows and x has {nx}; they must match or one of them must have 1 row")
+
+    @staticmethod
+    def _output(tensor: torch.Tensor, like) -> Any:
+        return tensor if _is_torch(like) else tensor.numpy()
+
+    # ------------------------------------------------------------------ protocol
+    def log_prob(self, y, x):
+        """log q(y | x) per row, in the units of raw y (Jacobian of the standardisation included)."""
+        raise NotImplementedError(f"{type(self).__name__} has no log_prob")
+
+    def sample(self, n: int, x, seed: int | None = None):
+        """``n`` draws from q(y | x) for each row of x: shape (m, n, d)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot sample")
+
+    def predict(self, x) -> Prediction:
+        """Point estimate and spread per row of x."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _check_n(n) -> int:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        return int(n)
+
+    # ------------------------------------------------------------------ files
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return dict(self.network.state_dict())
+
+    def _extra_header(self) -> dict:
+        scalers = {}
+        for name in ("features.x_scaler", "y_scaler"):
+            module = self.network.get_submodule(name) if self._has_submodule(name) else None
+            if module is not None and module.enabled:
+                scalers[name] = {"shift": module.shift.tolist(), "scale": module.scale.tolist()}
+        return {"dims": self.dims, "standardization": scalers,
+                "history": self.history.to_dict() if self.history is not None else None}
+
+    def _has_submodule(self, name: str) -> bool:
+        try:
+            self.network.get_submodule(name)
+            return True
+        except AttributeError:
+            return False
+
+    def save(self, path) -> None:
+        """Write ``path.safetensors`` (weights) and ``path.json`` (configuration).
+
+        Load it back with ``astrobayes.load(path)``.
+        """
+        self._require_fitted()
+        write_model(path, type(self).__name__, self.get_config(), self._state_tensors(), self._extra_header())
+
+    @classmethod
+    def _from_state(cls, header: dict, tensors: dict):
+        config = dict(header["config"])
+        if "embedding" in config:
+            config["embedding"] = module_from_config(config["embedding"])
+        model = cls(**config)
+        model.dims = header["dims"]
+        model.network = model._build()
+        missing, unexpected = model.network.load_state_dict(tensors, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"weights do not fit the architecture (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        model.network.eval()
+        if header.get("history"):
+            model.history = History(**header["history"])
+        return model
+
+    @classmethod
+    def load(cls, path):
+        """Load a model saved with :meth:`save` (same as ``astrobayes.load``)."""
+        from ..core.serialization import load
+
+        model = load(path)
+        if not isinstance(model, cls):
+            raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def _embedding_config(self):
+        return module_config(self.embedding)

@@ -1,0 +1,42 @@
+"""Small building blocks shared by the estimators."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "make_mlp", "reset_parameters"]
+
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
+
+
+def make_mlp(in_features: int, hidden: Sequence[int], out_features: int, activation: str = "silu",
+             dropout: float = 0.0) -> nn.Sequential:
+    """Fully connected network ``in → hidden... → out`` (no activation at the end).
+
+    ``dropout`` > 0 puts a dropout layer after every hidden activation (as MC
+    dropout needs).
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    layers: list[nn.Module] = []
+    width = int(in_features)
+    for size in hidden:
+        if int(size) < 1:
+            raise ValueError(f"hidden layer sizes must be positive, got {tuple(hidden)}")
+        layers += [nn.Linear(width, int(size)), ACTIVATIONS[activation]()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = int(size)
+    layers.append(nn.Linear(width, int(out_features)))
+    return nn.Sequential(*layers)
+
+
+def reset_parameters(module: nn.Module) -> nn.Module:
+    """Re-draw the initial weights of every sub-module that knows how."""
+    for sub in module.modules():
+        if sub is not module and hasattr(sub, "reset_parameters"):
+            sub.reset_parameters()
+    return module

@@ -1,0 +1,324 @@
+"""The one training loop every astrobayes estimator uses.
+
+An estimator hands :func:`fit_module` its network, a loss function of one
+mini-batch and the data; the loop owns everything else: device placement,
+seeding, the validation split, Adam(W), the learning-rate schedule, gradient
+clipping, early stopping with best-weights restore, optional bf16 autocast on
+CUDA, a progress bar and the returned :class:`History`.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.device import resolve_device
+from ..core.seeding import make_generator, seed_everything
+from ..core.validation import Masked, index_inputs, inputs_to, n_rows
+
+__all__ = ["TrainingConfig", "History", "fit_module", "training_config"]
+
+
+@dataclass
+class TrainingConfig:
+    """Options of the training loop (the same for every estimator).
+
+    Attributes
+    ----------
+    epochs : int
+        Maximum number of passes over the training set.
+    batch_size : int
+        Mini-batch size.
+    learning_rate, weight_decay : float
+        Adam(W) step size and decoupled weight decay.
+    optimizer : {"adamw", "adam"}
+    scheduler : {"plateau", "cosine", "none"}
+        ``plateau`` halves the learning rate when the validation loss stalls
+        for ``patience // 3`` epochs; ``cosine`` anneals to 1 % over ``epochs``.
+    validation_fraction : float
+        Fraction of rows held out for validation and early stopping (0 turns
+        both off).
+    patience : int or None
+        Stop after this many epochs without a validation improvement larger
+        than ``min_delta``; the best weights are restored. None: never stop early.
+    clip_grad_norm : float or None
+        Clip the global gradient norm.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    seed : int or None
+        Seeds weight initialisation, the split and the batch order.
+    progress : bool or None
+        Show a tqdm bar; None shows it only when stderr is a terminal.
+    mixed_precision : bool
+        bf16 autocast on CUDA (ignored on the CPU).
+    device_data_fraction : float
+        Data are copied to the GPU once when they take less than this fraction
+        of its free memory, otherwise batch by batch.
+    """
+
+    epochs: int = 200
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"
+    scheduler: str = "plateau"
+    validation_fraction: float = 0.1
+    patience: int | None = 20
+    min_delta: float = 0.0
+    clip_grad_norm: float | None = 5.0
+    device: str = "auto"
+    seed: int | None = 0
+    progress: bool | None = None
+    mixed_precision: bool = False
+    device_data_fraction: float = 0.5
+
+    def __post_init__(self):
+        positive_ints = {"epochs": self.epochs, "batch_size": self.batch_size}
+        for name, value in positive_ints.items():
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.scheduler not in ("plateau", "cosine", "none"):
+            raise ValueError(f"scheduler must be 'plateau', 'cosine' or 'none', got {self.scheduler!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be a positive integer or None, got {self.patience!r}")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ValueError(f"clip_grad_norm must be positive or None, got {self.clip_grad_norm!r}")
+
+
+def training_config(config: TrainingConfig | None = None, **changes) -> TrainingConfig:
+    """A :class:`TrainingConfig` with ``changes`` applied; unknown names are a TypeError."""
+    config = TrainingConfig() if config is None else config
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise TypeError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+    return dataclasses.replace(config, **changes)
+
+
+@dataclass
+class History:
+    """What happened during training; ``plot()`` draws the loss curves."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = math.nan
+    stopped_early: bool = False
+    seconds: float = 0.0
+    device: str = "cpu"
+    n_train: int = 0
+    n_val: int = 0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training throughput: rows processed per second of wall time."""
+        return self.n_train * self.epochs / self.seconds if self.seconds > 0 else math.nan
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def plot(self, ax=None):
+        """Plot training and validation loss against epoch; return the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.5))
+        epochs = np.arange(1, self.epochs + 1)
+        ax.plot(epochs, self.train_loss, label="training")
+        if self.val_loss:
+            ax.plot(epochs, self.val_loss, label="validation")
+        if self.best_epoch >= 0:
+            ax.axvline(self.best_epoch + 1, color="0.5", ls=":", label=f"best (epoch {self.best_epoch + 1})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend(frameon=False)
+        return ax
+
+
+def _nbytes(items: Sequence) -> int:
+    total = 0
+    for item in items:
+        tensors = item if isinstance(item, Masked) else (item,)
+        total += sum(t.element_size() * t.nelement() for t in tensors)
+    return total
+
+
+def _show_progress(flag: bool | None) -> bool:
+    if flag is None:
+        return sys.stderr.isatty()
+    return bool(flag)
+
+
+def fit_module(
+    module: nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    data: Sequence,
+    config: TrainingConfig,
+    *,
+    validation_data: Sequence | None = None,
+    parameters=None,
+    description: str = "training",
+) -> History:
+    """Train ``module`` by minimising ``loss_fn`` over mini-batches of ``data``.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The network; moved to the chosen device and left there.
+    loss_fn : callable
+        ``loss_fn(*batch) -> scalar tensor``, the mean loss of one mini-batch,
+        where ``batch`` holds the rows of each element of ``data``.
+    data : sequence of tensors or :class:`~astrobayes.core.Masked`
+        Checked training arrays, all with the same number of rows.
+    config : TrainingConfig
+    validation_data : sequence, optional
+        Explicit validation rows; otherwise ``config.validation_fraction`` of
+        ``data`` is held out at random.
+    parameters : iterable of tensors, optional
+        What to optimise (default: all of ``module``'s parameters).
+
+    Returns
+    -------
+    History
+    """
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    generator = make_generator(config.seed)
+    n = n_rows(data[0])
+
+    if validation_data is None and config.validation_fraction > 0 and n >= 10:
+        n_val = max(1, int(round(config.validation_fraction * n)))
+        order = torch.randperm(n, generator=generator)
+        val_index, train_index = order[:n_val], order[n_val:]
+        train = [index_inputs(d, train_index) for d in data]
+        val = [index_inputs(d, val_index) for d in data]
+    else:
+        train, val = list(data), (list(validation_data) if validation_data is not None else None)
+    n_train = n_rows(train[0])
+    if n_train == 0:
+        raise ValueError("the training set is empty after the validation split")
+
+    module.to(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        on_device = _nbytes(train) + (_nbytes(val) if val else 0) < config.device_data_fraction * free
+    else:
+        on_device = True
+    if on_device:  # copy once; batches are then slices on the device
+        train = [inputs_to(d, device) for d in train]
+        val = [inputs_to(d, device) for d in val] if val else None
+    elif device.type == "cuda":
+        train = [Masked(d.values.pin_memory(), d.mask.pin_memory()) if isinstance(d, Masked) else d.pin_memory()
+                 for d in train]
+
+    params = [p for p in (module.parameters() if parameters is None else parameters) if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    optimizer_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_cls(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    if config.scheduler == "plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, (config.patience or 30) // 3))
+    elif config.scheduler == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.epochs, eta_min=0.01 * config.learning_rate)
+    else:
+        scheduler = None
+    autocast = device.type == "cuda" and config.mixed_precision
+
+    def batches(items, shuffle: bool):
+        count = n_rows(items[0])
+        order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+        for start in range(0, count, config.batch_size):
+            index = order[start:start + config.batch_size]
+            if on_device:
+                index = index.to(device)
+            batch = [index_inputs(d, index) for d in items]
+            if not on_device:
+                batch = [inputs_to(b, device, non_blocking=True) for b in batch]
+            yield len(index), batch
+
+    def run_loss(batch):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
+            return loss_fn(*batch)
+
+    history = History(device=str(device), n_train=n_train, n_val=n_rows(val[0]) if val else 0)
+    best_state, best_score, stale = None, math.inf, 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(config.epochs), desc=description, disable=not _show_progress(config.progress),
+               leave=False, unit="epoch")
+    start_time = time.perf_counter()
+    for epoch in bar:
+        module.train()
+        total, count = 0.0, 0
+        for size, batch in batches(train, shuffle=True):
+            loss = run_loss(batch)
+            if not torch.isfinite(loss):
+                raise RuntimeError(
+                    f"{description}: the loss became {loss.item()} at epoch {epoch + 1}; "
+                    f"try a smaller learning_rate (now {optimizer.param_groups[0]['lr']:.3g}) or check the data")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
+            optimizer.step()
+            total += loss.detach().float().item() * size
+            count += size
+        history.train_loss.append(total / count)
+        history.learning_rate.append(optimizer.param_groups[0]["lr"])
+
+        if val:
+            module.eval()
+            total, count = 0.0, 0
+            with torch.no_grad():
+                for size, batch in batches(val, shuffle=False):
+                    total += run_loss(batch).float().item() * size
+                    count += size
+            score = total / count
+            history.val_loss.append(score)
+        else:
+            score = history.train_loss[-1]
+        if scheduler is not None:
+            scheduler.step(score) if config.scheduler == "plateau" else scheduler.step()
+
+        if score < best_score - config.min_delta:
+            best_score, stale, history.best_epoch = score, 0, epoch
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            stale += 1
+        bar.set_postfix(train=f"{history.train_loss[-1]:.4g}",
+                        **({"val": f"{history.val_loss[-1]:.4g}"} if val else {}))
+        if val and config.patience is not None and stale >= config.patience:
+            history.stopped_early = True
+            break
+    bar.close()
+    history.seconds = time.perf_counter() - start_time
+    history.best_val_loss = best_score if val else math.nan
+    if best_state is not None and val:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history
