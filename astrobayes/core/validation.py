@@ -84,7 +84,7 @@ def as_tensor(
             raise TypeError(f"{name} could not be read as an array ({err})") from None
         if array.dtype == object or array.dtype.kind in "USV":
             raise TypeError(f"{name} must be numeric, got an array of dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        tensor = torch.from_numpy(np.array(array, order="C", copy=not array.flags.c_contiguous))
     if tensor.dtype == torch.bool and dtype != torch.bool:
         tensor = tensor.to(torch.uint8)
     if dtype.is_floating_point and not (tensor.dtype.is_floating_point or tensor.dtype in

@@ -1,0 +1,125 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from astrobayes.core import cuda_available
+from astrobayes.estimators.training import History, TrainingConfig, fit_module, training_config
+
+
+def _line_data(n=400, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, generator=g) * 2 - 1
+    return x, 3 * x + 0.1 * torch.randn(n, 1, generator=g)
+
+
+def _mse(model):
+    return lambda xb, yb: ((model(xb) - yb) ** 2).mean()
+
+
+def test_fit_module_learns_and_reports_history():
+    x, y = _line_data()
+    model = nn.Linear(1, 1)
+    config = TrainingConfig(epochs=60, learning_rate=0.05, progress=False, patience=None)
+    history = fit_module(model, _mse(model), (x, y), config)
+    assert isinstance(history, History)
+    assert history.epochs == 60 and len(history.val_loss) == 60 and history.n_val == 40
+    assert model.weight.item() == pytest.approx(3.0, abs=0.05)
+    # The noise variance 0.01 is the floor of the MSE; within 3x of it means converged.
+    assert history.best_val_loss < 0.03
+    assert history.samples_per_second > 0
+
+
+def test_cpu_training_is_reproducible_with_a_seed():
+    x, y = _line_data()
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(123)  # irrelevant: the config's seed decides
+        model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+        history = fit_module(model, _mse(model), (x, y), TrainingConfig(epochs=5, seed=7, progress=False))
+        weights.append((torch.cat([p.flatten() for p in model.parameters()]), history.train_loss))
+    assert torch.equal(weights[0][0], weights[1][0])
+    assert weights[0][1] == weights[1][1]
+
+
+def test_early_stopping_restores_the_best_weights():
+    # A wide net on 30 noisy points with explicit validation data over-fits:
+    # the validation loss rises after its minimum, so training stops early and
+    # the weights at the minimum must come back.
+    g = torch.Generator().manual_seed(3)
+    x, xv = torch.randn(30, 1, generator=g), torch.randn(200, 1, generator=g)
+    y, yv = torch.randn(30, 1, generator=g), torch.randn(200, 1, generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
+    config = TrainingConfig(epochs=2000, learning_rate=3e-3, patience=25, scheduler="none", progress=False,
+                            batch_size=30, clip_grad_norm=None)
+    history = fit_module(model, _mse(model), (x, y), config, validation_data=(xv, yv))
+    assert history.stopped_early and history.epochs < 2000
+    assert history.best_epoch == int(np.argmin(history.val_loss))
+    assert history.epochs == history.best_epoch + 1 + 25
+    with torch.no_grad():
+        restored = ((model(xv) - yv) ** 2).mean().item()
+    assert restored == pytest.approx(history.best_val_loss, rel=1e-5)
+    assert restored < history.val_loss[-1]
+
+
+@pytest.mark.parametrize("scheduler", ["plateau", "cosine", "none"])
+def test_schedulers(scheduler):
+    x, y = _line_data(100)
+    model = nn.Linear(1, 1)
+    history = fit_module(model, _mse(model), (x, y), TrainingConfig(epochs=10, scheduler=scheduler, progress=False))
+    if scheduler == "cosine":
+        assert history.learning_rate[-1] < history.learning_rate[0]
+    if scheduler == "none":
+        assert len(set(history.learning_rate)) == 1
+
+
+def test_non_finite_loss_is_a_clear_error():
+    x, y = _line_data(50)
+    model = nn.Linear(1, 1)
+    with pytest.raises(RuntimeError, match="loss became nan at epoch 1"):
+        fit_module(model, lambda xb, yb: model(xb).sum() * math.nan, (x, y), TrainingConfig(progress=False))
+
+
+def test_config_validation():
+    with pytest.raises(TypeError, match="unknown training option"):
+        training_config(epoch=3)
+    for bad in ({"epochs": 0}, {"batch_size": -1}, {"learning_rate": 0.0}, {"validation_fraction": 1.0},
+                {"optimizer": "sgd"}, {"scheduler": "step"}, {"patience": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TrainingConfig(**bad)
+    with pytest.raises(TypeError, match="TrainingConfig"):
+        training_config({"epochs": 3})
+
+
+def test_history_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    history = History(train_loss=[3.0, 2.0, 1.5], val_loss=[3.1, 2.2, 2.0], best_epoch=2)
+    ax = history.plot()
+    assert len(ax.lines) == 3
+
+
+def test_only_selected_parameters_are_trained():
+    x, y = _line_data(100)
+    model = nn.Linear(1, 1)
+    bias_before = model.bias.detach().clone()
+    fit_module(model, _mse(model), (x, y), TrainingConfig(epochs=3, progress=False), parameters=[model.weight])
+    assert torch.equal(model.bias.detach(), bias_before)
+
+
+@pytest.mark.gpu
+def test_training_runs_on_cuda_with_mixed_precision():
+    assert cuda_available()
+    x, y = _line_data(2000)
+    model = nn.Sequential(nn.Linear(1, 32), nn.SiLU(), nn.Linear(32, 1))
+    history = fit_module(model, _mse(model), (x, y),
+                         TrainingConfig(epochs=40, device="cuda", mixed_precision=True, progress=False))
+    assert history.device.startswith("cuda")
+    assert next(model.parameters()).device.type == "cuda"
+    assert history.best_val_loss < 0.05
