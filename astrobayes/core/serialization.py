@@ -15,13 +15,15 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "ModelFileError", "register_estimator", "register_module",
+    "FORMAT", "FORMAT_VERSION", "ModelFileError", "register_estimator", "register_module", "estimator_class",
+    "json_safe",
     "module_from_config", "model_paths", "write_model", "read_model", "load",
 ]
 
@@ -40,6 +42,24 @@ def register_estimator(cls: type) -> type:
     """Class decorator: make ``cls`` loadable by :func:`load`."""
     _ESTIMATORS[cls.__name__] = cls
     return cls
+
+
+def estimator_class(name: str) -> type:
+    """The registered estimator class called ``name`` (ModelFileError if none)."""
+    if name not in _ESTIMATORS:
+        raise ModelFileError(f"unknown estimator class {name!r}; known: {sorted(_ESTIMATORS)}")
+    return _ESTIMATORS[name]
+
+
+def json_safe(value):
+    """Replace non-finite floats by None, recursively: strict JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def register_module(cls: type) -> type:
@@ -118,7 +138,7 @@ def write_model(path: str | Path, class_name: str, config: dict, tensors: dict[s
     }
     if extra:
         header.update(extra)
-    config_path.write_text(json.dumps(header, indent=2, allow_nan=False) + "\n")
+    config_path.write_text(json.dumps(json_safe(header), indent=2, allow_nan=False) + "\n")
     return config_path
 
 
@@ -179,7 +199,7 @@ def load(path: str | Path):
     'Regressor'
     """
     header, tensors = read_model(path)
-    cls: Callable = _ESTIMATORS[header["class"]]
+    cls: Callable = estimator_class(header["class"])
     try:
         return cls._from_state(header, tensors)
     except ModelFileError:

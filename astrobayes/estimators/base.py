@@ -178,6 +178,7 @@ class Estimator:
             Train/validation loss per epoch; also kept as ``self.history``.
         """
         config = training_config(config, **changes)
+        self.dims = {}  # a refit may use data of another shape: forget the previous fit's
         x = self._check_x(x)
         y = self._check_y(y)
         check_same_length(x=x, y=y)
@@ -281,8 +282,7 @@ class Estimator:
         if missing or unexpected:
             raise ValueError(f"weights do not fit the architecture (missing {missing[:5]}, unexpected {unexpected[:5]})")
         model.network.eval()
-        if header.get("history"):
-            model.history = History(**header["history"])
+        model.history = History.from_dict(header.get("history"))
         return model
 
     @classmethod

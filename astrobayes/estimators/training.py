@@ -24,7 +24,7 @@ from ..core.device import resolve_device
 from ..core.seeding import make_generator, seed_everything
 from ..core.validation import Masked, index_inputs, inputs_to, n_rows
 
-__all__ = ["TrainingConfig", "History", "fit_module", "training_config"]
+__all__ = ["TrainingConfig", "History", "fit_module", "training_config", "show_progress"]
 
 
 @dataclass
@@ -140,6 +140,16 @@ class History:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, entry: dict | None) -> "History | None":
+        """Inverse of :meth:`to_dict`, also for headers where NaN was stored as None."""
+        if not entry:
+            return None
+        entry = dict(entry)
+        if entry.get("best_val_loss") is None:
+            entry["best_val_loss"] = math.nan
+        return cls(**entry)
+
     def plot(self, ax=None):
         """Plot training and validation loss against epoch; return the axes."""
         import matplotlib.pyplot as plt
@@ -166,7 +176,7 @@ def _nbytes(items: Sequence) -> int:
     return total
 
 
-def _show_progress(flag: bool | None) -> bool:
+def show_progress(flag: bool | None) -> bool:
     if flag is None:
         return sys.stderr.isatty()
     return bool(flag)
@@ -269,7 +279,7 @@ def fit_module(
     best_state, best_score, stale = None, math.inf, 0
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(config.epochs), desc=description, disable=not _show_progress(config.progress),
+    bar = tqdm(range(config.epochs), desc=description, disable=not show_progress(config.progress),
                leave=False, unit="epoch")
     start_time = time.perf_counter()
     for epoch in bar:

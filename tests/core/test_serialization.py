@@ -98,3 +98,14 @@ def test_architecture_mismatch_is_a_model_file_error(saved_regressor, tmp_path):
 def test_class_specific_load_checks_type(saved_regressor):
     _, path, _ = saved_regressor
     assert isinstance(astrobayes.Regressor.load(path), astrobayes.Regressor)
+
+
+def test_model_trained_without_validation_saves_and_loads(tmp_path):
+    # best_val_loss is NaN without a validation split; strict JSON has no NaN.
+    x = np.random.default_rng(0).normal(size=(50, 1))
+    reg = astrobayes.Regressor(hidden=(4,))
+    reg.fit(x, x, epochs=2, validation_fraction=0.0, progress=False)
+    reg.save(tmp_path / "noval")
+    loaded = astrobayes.load(tmp_path / "noval")
+    assert np.isnan(loaded.history.best_val_loss)
+    assert loaded.history.train_loss == reg.history.train_loss
