@@ -2,7 +2,13 @@
 __version__ = "0.1.0"
 
 from .core import Masked, ModelFileError, load, resolve_device, seed_everything
-from .estimators import History, Prediction, Regressor, TrainingConfig
+from .estimators import (HMCBNN, CNNEmbedding, Classifier, ConditionalFlow, DeepEnsemble, DeepSetEmbedding,
+                         History, MCDropout, MixtureDensityNetwork, MLPEmbedding, Prediction, Regressor,
+                         RNNEmbedding, TrainingConfig, VariationalBNN)
 
-__all__ = ["__version__", "Masked", "ModelFileError", "load", "resolve_device", "seed_everything",
-           "History", "Prediction", "Regressor", "TrainingConfig"]
+__all__ = [
+    "__version__", "Masked", "ModelFileError", "load", "resolve_device", "seed_everything",
+    "Regressor", "Classifier", "MixtureDensityNetwork", "ConditionalFlow", "DeepEnsemble", "MCDropout",
+    "VariationalBNN", "HMCBNN", "MLPEmbedding", "CNNEmbedding", "RNNEmbedding", "DeepSetEmbedding",
+    "History", "Prediction", "TrainingConfig",
+]

@@ -15,7 +15,6 @@ other failure (set ``ASTROBAYES_DEBUG=1`` to see its traceback).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -27,29 +26,6 @@ __all__ = ["main", "build_parser"]
 
 #: Packages whose versions ``astrobayes info`` reports.
 _PACKAGES = ("astrobayes", "torch", "normflows", "emcee", "astropy", "healpy", "numpy", "matplotlib")
-
-#: Estimator modules imported before reading a model file, so that every
-#: estimator class is registered even before the package exports it.
-_ESTIMATOR_MODULES = ("regression", "classifier", "mdn", "flows", "ensemble", "bayesian", "hmc")
-
-
-def register_all_estimators() -> list[str]:
-    """Import every estimator module that exists; return the names that did not import.
-
-    Examples
-    --------
-    >>> missing = register_all_estimators()
-    >>> isinstance(missing, list)
-    True
-    """
-    missing = []
-    for name in _ESTIMATOR_MODULES:
-        try:
-            importlib.import_module(f"astrobayes.estimators.{name}")
-        except ImportError:
-            missing.append(name)
-    return missing
-
 
 # ---------------------------------------------------------------------- info
 def _version(package: str) -> str:
@@ -101,7 +77,6 @@ def _summarise_history(history: dict | None) -> str:
 def _inspect(args) -> int:
     from .core.serialization import ModelFileError, model_paths, read_model
 
-    register_all_estimators()
     try:
         header, tensors = read_model(args.model)
     except (ModelFileError, FileNotFoundError) as err:

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..core.device import resolve_device
 from ..core.seeding import seed_everything
-from ..core.serialization import module_config, module_from_config, read_model, write_model
+from ..core.serialization import module_config, module_from_config, write_model
 from ..core.standardize import Standardizer
 from ..core.validation import Masked, as_inputs, as_tensor, check_same_length, index_inputs, inputs_to, n_rows
 from .layers import reset_parameters
