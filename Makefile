@@ -20,10 +20,10 @@ demo: $(STAMP)
 	$(BIN)/astrobayes demo --output demo-output
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not gpu" -n 2 tests
+	$(BIN)/python -m pytest -m "not slow and not gpu" -n 2 --doctest-modules astrobayes tests
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --doctest-modules astrobayes tests
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/estimators.py

@@ -8,7 +8,8 @@ p(y | x), e.g. the degenerate solutions of a photometric redshift.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ from ..core.standardize import Standardizer
 from .base import Estimator, FeatureNetwork, Prediction
 from .layers import make_mlp
 
-__all__ = ["MixtureDensityNetwork", "MixtureComponents"]
+__all__ = ["MixtureComponents", "MixtureDensityNetwork"]
 
 #: smallest diagonal entry of a Cholesky factor, in standardised units of y
 #: (keeps every component's covariance positive definite and its density finite)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["sample", "log_prob", "conditional_entropy", "monte_carlo_entropy"]
+__all__ = ["conditional_entropy", "log_prob", "monte_carlo_entropy", "sample"]
 
 
 def _geometry(x: np.ndarray, dim: int):

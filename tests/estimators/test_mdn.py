@@ -14,7 +14,7 @@ except ImportError:
 # Recipe shared with test_flows.py: 20 000 training pairs (10 % of them for
 # validation), batch 512, cosine learning-rate schedule, best weights restored.
 N_TRAIN, N_HELD_OUT = 20_000, 20_000
-RECIPE = dict(batch_size=512, learning_rate=3e-3, scheduler="cosine", patience=None, seed=0, progress=False)
+RECIPE = {"batch_size": 512, "learning_rate": 3e-3, "scheduler": "cosine", "patience": None, "seed": 0, "progress": False}
 
 
 def held_out_scores(model, dim, n_train=N_TRAIN, **fit_options):
@@ -141,6 +141,20 @@ def test_save_load_roundtrip(fitted, tmp_path):
     assert MixtureDensityNetwork.load(tmp_path / "mdn").n_components == 3
 
 
+def test_raw_units():
+    """Predictions come back in the units of y, far from the standardised ones."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (4000, 1))
+    y = 1000 + 50 * x + 20 * rng.normal(size=x.shape)  # std(y) ≈ 36: a units bug is off by ~36×
+    model = MixtureDensityNetwork(n_components=2, hidden=(32,))
+    model.fit(x, y, epochs=20, learning_rate=3e-3, progress=False)
+    mean, std = model.predict(np.array([[-0.5], [0.5]]))
+    # statistical errors of the fitted mean and width from 3600 points are
+    # ~20/√3600 ≈ 0.3 and ~20/√7200 ≈ 0.25: 3 and 2 are > 5σ (plus fit error)
+    np.testing.assert_allclose(mean[:, 0], [975, 1025], atol=3)
+    np.testing.assert_allclose(std[:, 0], [20, 20], atol=2)
+
+
 def test_one_dimensional_y_normalises():
     x, y = bimodal.sample(2000, np.random.default_rng(0), 1)
     model = MixtureDensityNetwork(n_components=2, hidden=(16,))
@@ -155,10 +169,10 @@ def test_one_dimensional_y_normalises():
 
 def test_bad_input(fitted):
     model, x, y = fitted
-    bad_y = bimodal.sample(100, np.random.default_rng(0), 2)[1]
+    bad_y = y.copy()
     bad_y[[3, 7]] = np.nan
     with pytest.raises(ValueError, match=r"y has 2 row\(s\) with NaN"):
-        MixtureDensityNetwork(hidden=(4,)).fit(x[:100].repeat(2, 0)[:100], bad_y, epochs=1, progress=False)
+        MixtureDensityNetwork(hidden=(4,)).fit(x, bad_y, epochs=1, progress=False)
     with pytest.raises(ValueError, match="y has 3 column"):
         model.log_prob(np.zeros((5, 3)), x[:5])
     with pytest.raises(ValueError, match="x has per-object shape"):
