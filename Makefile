@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/astrobayes demo --output demo-output
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not gpu" -n 2 --doctest-modules astrobayes tests
+	$(BIN)/python -m pytest -m "not slow" -n 2 --doctest-modules astrobayes tests
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --doctest-modules astrobayes tests
