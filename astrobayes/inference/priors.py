@@ -15,7 +15,8 @@ keep their type: numpy in → numpy out, torch in → torch out.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import astropy.units as u
 import numpy as np
@@ -104,7 +105,7 @@ def _sample_shape(sample_shape) -> torch.Size:
 class _ParameterPrior(Distribution):
     """Prior of one scalar parameter with a ``name`` and a ``unit``."""
 
-    arg_constraints: dict = {}
+    arg_constraints: ClassVar[dict] = {}  # bounds are checked in __init__, not by torch
     has_rsample = False
 
     def __init__(self, low: float, high: float, name: str | None, unit: u.UnitBase):
@@ -152,7 +153,7 @@ class _ParameterPrior(Distribution):
             return 0.5 * (self.low + self.high)
         return 0.0
 
-    def sample(self, sample_shape=torch.Size(), seed: int | None = None) -> torch.Tensor:
+    def sample(self, sample_shape=(), seed: int | None = None) -> torch.Tensor:
         """Draws of shape ``sample_shape`` (float64); ``seed`` gives a private generator."""
         shape = _sample_shape(sample_shape)
         generator = make_generator(seed) if seed is not None else None
@@ -302,7 +303,7 @@ class JointPrior(Distribution):
     array([-inf])
     """
 
-    arg_constraints: dict = {}
+    arg_constraints: ClassVar[dict] = {}  # bounds are checked in __init__, not by torch
     has_rsample = False
 
     def __init__(self, priors: Sequence[_ParameterPrior]):
@@ -358,7 +359,7 @@ class JointPrior(Distribution):
         inside = torch.stack([p._inside(tensor[..., i]) for i, p in enumerate(self.components)], dim=-1)
         return _like(inside.all(dim=-1), theta)
 
-    def sample(self, sample_shape=torch.Size(), seed: int | None = None) -> torch.Tensor:
+    def sample(self, sample_shape=(), seed: int | None = None) -> torch.Tensor:
         """Draws of shape ``sample_shape + (ndim,)`` (float64); ``seed`` gives a private generator."""
         shape = _sample_shape(sample_shape)
         generator = make_generator(seed) if seed is not None else None

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import astropy.units as u
 import emcee
@@ -33,7 +33,7 @@ MIN_TAU_MULTIPLE = 50
 _MAX_INIT_ROUNDS = 100
 
 
-@dataclass
+@dataclass(repr=False)
 class MCMCResult:
     """Output of :func:`run_emcee`.
 
@@ -55,6 +55,19 @@ class MCMCResult:
         Wall time of the run.
     meta : dict
         seed, n_walkers, n_steps and other run settings.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from astrobayes.inference.priors import Uniform
+    >>> prior = Uniform(0.0, 2.0, name="redshift")
+    >>> result = run_emcee(lambda theta: prior.log_prob(theta[:, 0]), prior, n_steps=2000)
+    >>> result["redshift"].shape == (len(result.samples),)
+    True
+    >>> figure = result.corner(truths=[1.0])
+    >>> traces = result.trace_plot()
+    >>> idata = result.to_arviz()  # doctest: +SKIP
     """
 
     chain: np.ndarray
@@ -72,6 +85,16 @@ class MCMCResult:
     @property
     def mean_acceptance(self) -> float:
         return float(np.mean(self.acceptance_fraction))
+
+    def __repr__(self) -> str:
+        return (f"MCMCResult(parameters={self.names}, samples={len(self.samples)}, "
+                f"acceptance={self.mean_acceptance:.2f}, tau={np.round(self.autocorr_time, 1).tolist()}, "
+                f"burn_in={self.burn_in}, thin={self.thin})")
+
+    @property
+    def _kept_steps(self) -> slice:
+        # emcee's get_chain(discard=, thin=) convention, so that ``samples`` and these steps agree
+        return slice(self.burn_in + self.thin - 1, None, self.thin)
 
     @property
     def ndim(self) -> int:
@@ -116,6 +139,9 @@ class MCMCResult:
         table["mean"] = self.samples.mean(axis=0)
         table["std"] = self.samples.std(axis=0, ddof=1)
         table["tau"] = self.autocorr_time
+        for column in table.colnames[2:-1]:
+            table[column].format = ".5g"
+        table["tau"].format = ".1f"
         table["tau"].description = "integrated autocorrelation time [steps]"
         table.meta.update(self.meta)
         table.meta.update({"burn_in": self.burn_in, "thin": self.thin, "n_samples": len(self.samples),
@@ -146,6 +172,12 @@ class MCMCResult:
                 raise ValueError(f"truths must have {self.ndim} entries, got {len(truths)}")
             truths = [t.to_value(un) if isinstance(t, u.Quantity) else t for t, un in zip(truths, self.units)]
         kwargs.setdefault("labels", self.labels())
+        if self.ndim == 1 and truths is not None:
+            # corner 2.3 fails to overplot truths on a single-parameter figure, so draw the line here
+            figure = corner.corner(self.samples, **kwargs)
+            if truths[0] is not None:
+                figure.axes[0].axvline(truths[0], color=kwargs.get("truth_color", "#4682b4"))
+            return figure
         return corner.corner(self.samples, truths=truths, **kwargs)
 
     def trace_plot(self):
@@ -167,9 +199,9 @@ class MCMCResult:
             import arviz
         except ImportError:
             raise ImportError("to_arviz needs the 'arviz' package: pip install astrobayes[viz]") from None
-        kept = self.chain[self.burn_in::self.thin]  # (draw, walker, ndim)
+        kept = self.chain[self._kept_steps]  # (draw, walker, ndim)
         posterior = {name: kept[:, :, i].T for i, name in enumerate(self.names)}
-        stats = {"lp": self.log_prob[self.burn_in::self.thin].T}
+        stats = {"lp": self.log_prob[self._kept_steps].T}
         return arviz.from_dict(posterior=posterior, sample_stats=stats,
                                attrs={"units": [un.to_string() for un in self.units], **self.meta})
 
