@@ -14,34 +14,22 @@ cluster) or the prior changes after training: neither needs retraining.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from astrobayes.core.serialization import load as load_estimator
-from astrobayes.core.serialization import model_paths
 from astrobayes.core.validation import as_tensor
-from astrobayes.estimators.flows import FLOW_TYPES, ConditionalFlow
-from astrobayes.estimators.mdn import MixtureDensityNetwork
-from astrobayes.inference.npe import prior_from_config, prior_to_config
-from astrobayes.inference.priors import JointPrior
+from astrobayes.inference.priors import JointPrior, prior_from_config, prior_to_config
+from astrobayes.inference.simulations import (DENSITY_TYPES, SimulationTrainer, check_density_estimator, read_sidecar,
+                                            write_sidecar)
 from astrobayes.inference.sampling import MCMCResult, run_emcee
 
 __all__ = ["DENSITY_TYPES", "NLE", "Likelihood"]
 
-DENSITY_TYPES = (*FLOW_TYPES, "mdn")
-
 #: largest number of (observation, θ) pairs evaluated in one network call; bounds memory for big n_obs · m
 MAX_PAIRS = 65536
-
-
-def _sidecar_path(path) -> Path:
-    stem = model_paths(path)[1].with_suffix("")
-    return stem.with_name(stem.name + ".likelihood.json")
 
 
 def _is_torch(value) -> bool:
@@ -62,6 +50,7 @@ class Likelihood:
 
     Examples
     --------
+    >>> import numpy as np
     >>> from astrobayes.inference.priors import Normal
     >>> prior = JointPrior([Normal(0.0, 1.0, name="mu")])
     >>> simulator = lambda theta, rng: theta + 0.5 * rng.normal(size=theta.shape)
@@ -73,12 +62,7 @@ class Likelihood:
     """
 
     def __init__(self, estimator, prior: JointPrior):
-        if not isinstance(prior, JointPrior):
-            raise TypeError(f"prior must be a JointPrior, got {type(prior).__name__}")
-        if not isinstance(estimator, (ConditionalFlow, MixtureDensityNetwork)):
-            raise TypeError(f"estimator must be a ConditionalFlow or MixtureDensityNetwork, "
-                            f"got {type(estimator).__name__}")
-        estimator._require_fitted()
+        check_density_estimator(estimator, prior)
         shape = tuple(estimator.dims["x_shape"])
         if shape != (prior.ndim,) or estimator.dims.get("x_masked"):
             raise ValueError(f"estimator is conditioned on inputs of shape {shape}, but the prior has "
@@ -206,16 +190,12 @@ class Likelihood:
     def save(self, path) -> None:
         """Write the estimator (``path.safetensors`` + ``path.json``) and ``path.likelihood.json`` (the prior)."""
         self.estimator.save(path)
-        sidecar = {"kind": "NLE likelihood", "prior": prior_to_config(self.prior)}
-        _sidecar_path(path).write_text(json.dumps(sidecar, indent=2, allow_nan=True) + "\n")
+        write_sidecar(path, "likelihood", {"kind": "NLE likelihood", "prior": prior_to_config(self.prior)})
 
     @classmethod
     def load(cls, path) -> Likelihood:
         """Load a likelihood written by :meth:`save`."""
-        sidecar_path = _sidecar_path(path)
-        if not sidecar_path.exists():
-            raise FileNotFoundError(f"{sidecar_path} (the prior description) is missing")
-        sidecar = json.loads(sidecar_path.read_text())
+        sidecar = read_sidecar(path, "likelihood")
         return cls(load_estimator(path), prior_from_config(sidecar["prior"]))
 
     def __repr__(self) -> str:
@@ -223,7 +203,7 @@ class Likelihood:
 
 
 # ------------------------------------------------------------ trainer
-class NLE:
+class NLE(SimulationTrainer):
     """Neural likelihood estimation trainer.
 
     Parameters
@@ -239,6 +219,7 @@ class NLE:
 
     Examples
     --------
+    >>> import numpy as np
     >>> from astrobayes.inference.priors import Normal
     >>> prior = JointPrior([Normal(0.0, 1.0, name="mu")])
     >>> simulator = lambda theta, rng: theta + 0.5 * rng.normal(size=theta.shape)
@@ -250,33 +231,13 @@ class NLE:
     """
 
     def __init__(self, prior: JointPrior, density: str = "nsf", **estimator_options):
-        if not isinstance(prior, JointPrior):
-            raise TypeError(f"prior must be a JointPrior (use JointPrior([...]) or BoxUniform), got "
-                            f"{type(prior).__name__}")
-        if density not in DENSITY_TYPES:
-            raise ValueError(f"density must be one of {list(DENSITY_TYPES)}, got {density!r}")
         if "embedding" in estimator_options:
             raise ValueError("embedding: NLE conditions on θ, which needs no embedding network")
-        self.prior, self.density = prior, density
-        if density == "mdn":
-            self.estimator = MixtureDensityNetwork(**estimator_options)
-        else:
-            self.estimator = ConditionalFlow(density, **estimator_options)
-        self._theta: list[torch.Tensor] = []
-        self._x: list[torch.Tensor] = []
+        super().__init__(prior, density, **estimator_options)
 
     def append_simulations(self, theta, x) -> NLE:
         """Add simulated pairs (θ_i, x_i); θ (n, d) inside the prior support, x (n, dx) data vectors."""
-        tensor = as_tensor(theta, "theta", ndim=(1, 2), dtype=torch.float64)
-        if tensor.ndim == 1:
-            tensor = tensor[:, None]
-        if tensor.shape[1] != self.prior.ndim:
-            raise ValueError(f"theta must have {self.prior.ndim} columns ({self.prior.names}), got shape "
-                             f"{tuple(tensor.shape)}")
-        bad = np.flatnonzero(~np.asarray(self.prior.support_check(tensor.numpy())))
-        if bad.size:
-            rows = ", ".join(map(str, bad[:10])) + (" ..." if bad.size > 10 else "")
-            raise ValueError(f"theta rows {rows} lie outside the prior support ({bad.size} rows in all)")
+        tensor = self._check_theta(theta)
         data = as_tensor(x, "x", ndim=(1, 2))
         if data.ndim == 1:
             data = data[:, None]
@@ -288,35 +249,7 @@ class NLE:
         self._x.append(data)
         return self
 
-    @property
-    def n_simulations(self) -> int:
-        return sum(t.shape[0] for t in self._theta)
-
     def train(self, config=None, **training_options) -> Likelihood:
         """Fit q(x | θ) on all appended simulations (TrainingConfig fields as keywords) → Likelihood."""
-        if not self._theta:
-            raise RuntimeError("no simulations: call append_simulations(theta, x) or simulate_and_train first")
-        theta = torch.cat(self._theta).to(torch.float32)
-        self.estimator.fit(theta, torch.cat(self._x), config, **training_options)
+        self.estimator.fit(self._all_theta(), torch.cat(self._x), config, **training_options)
         return Likelihood(self.estimator, self.prior)
-
-    def simulate_and_train(self, simulator, n_simulations: int, seed: int | None = None, config=None,
-                           **training_options) -> Likelihood:
-        """Draw θ from the prior, run ``simulator(theta, rng)`` → x, append and train.
-
-        ``simulator`` takes θ as a numpy array (n, d) and a
-        ``numpy.random.Generator`` and returns x (n, dx): *one* observation
-        per θ (i.i.d. repeats are combined later by :meth:`Likelihood.log_likelihood`).
-        ``seed`` seeds the prior draws, the simulator and (unless the options
-        set one) the training.
-        """
-        if not callable(simulator):
-            raise TypeError(f"simulator must be callable, got {type(simulator).__name__}")
-        if isinstance(n_simulations, bool) or not isinstance(n_simulations, (int, np.integer)) or n_simulations < 1:
-            raise ValueError(f"n_simulations must be a positive integer, got {n_simulations!r}")
-        theta = self.prior.sample(int(n_simulations), seed=seed).numpy()
-        x = simulator(theta, np.random.default_rng(seed))
-        self.append_simulations(theta, x)
-        if config is None and seed is not None:
-            training_options.setdefault("seed", seed)
-        return self.train(config, **training_options)

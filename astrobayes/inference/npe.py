@@ -13,10 +13,8 @@ there) and reports ``acceptance_rate``. The sampled density is then the
 """
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -24,7 +22,6 @@ import torch
 from astropy.table import Table
 
 from astrobayes.core.serialization import load as load_estimator
-from astrobayes.core.serialization import model_paths
 from astrobayes.core.validation import (
     Masked,
     as_inputs,
@@ -32,55 +29,11 @@ from astrobayes.core.validation import (
     index_inputs,
     n_rows,
 )
-from astrobayes.estimators.flows import FLOW_TYPES, ConditionalFlow
-from astrobayes.estimators.mdn import MixtureDensityNetwork
-from astrobayes.inference.priors import JointPrior, LogUniform, Normal, Uniform
+from astrobayes.inference.priors import JointPrior, prior_from_config, prior_to_config
+from astrobayes.inference.simulations import (DENSITY_TYPES, SimulationTrainer, check_density_estimator, read_sidecar,
+                                            write_sidecar)
 
-__all__ = ["DENSITY_TYPES", "NPE", "Posterior", "prior_from_config", "prior_to_config"]
-
-DENSITY_TYPES = (*FLOW_TYPES, "mdn")
-
-
-# ------------------------------------------------------------ prior files
-def prior_to_config(prior: JointPrior) -> list[dict]:
-    """JSON-able description of a :class:`JointPrior`, one dict per parameter.
-
-    Examples
-    --------
-    >>> from astrobayes.inference.priors import BoxUniform
-    >>> config = prior_to_config(BoxUniform([0.1], [0.5], names=["Omega_m"]))
-    >>> config[0]["class"], config[0]["low"], prior_from_config(config).names
-    ('Uniform', 0.1, ['Omega_m'])
-    """
-    out = []
-    for p in prior.components:
-        entry = {"class": type(p).__name__, "name": p.name, "unit": p.unit.to_string()}
-        if isinstance(p, Normal):
-            entry.update(mean=p.loc, std=p.scale)
-        elif isinstance(p, (Uniform, LogUniform)):
-            entry.update(low=p.low, high=p.high)
-        else:
-            raise TypeError(f"prior component {type(p).__name__} cannot be saved")
-        out.append(entry)
-    return out
-
-
-def prior_from_config(config: list[dict]) -> JointPrior:
-    """Rebuild a :class:`JointPrior` written by :func:`prior_to_config`."""
-    classes = {"Uniform": Uniform, "LogUniform": LogUniform, "Normal": Normal}
-    parts = []
-    for entry in config:
-        cls = classes.get(entry.get("class"))
-        if cls is None:
-            raise ValueError(f"unknown prior class {entry.get('class')!r} in prior file")
-        args = (entry["mean"], entry["std"]) if cls is Normal else (entry["low"], entry["high"])
-        parts.append(cls(*args, name=entry["name"], unit=entry["unit"] or None))
-    return JointPrior(parts)
-
-
-def _prior_path(path) -> Path:
-    stem = model_paths(path)[1].with_suffix("")
-    return stem.with_name(stem.name + ".prior.json")
+__all__ = ["DENSITY_TYPES", "NPE", "Posterior"]
 
 
 # ------------------------------------------------------------ posterior
@@ -122,11 +75,7 @@ class Posterior:
     """
 
     def __init__(self, estimator, prior: JointPrior, min_acceptance: float = 0.1, max_rounds: int = 100):
-        if not isinstance(prior, JointPrior):
-            raise TypeError(f"prior must be a JointPrior, got {type(prior).__name__}")
-        if not isinstance(estimator, (ConditionalFlow, MixtureDensityNetwork)):
-            raise TypeError(f"estimator must be a ConditionalFlow or MixtureDensityNetwork, got {type(estimator).__name__}")
-        estimator._require_fitted()
+        check_density_estimator(estimator, prior)
         if estimator.dims["y_dim"] != prior.ndim:
             raise ValueError(f"estimator models {estimator.dims['y_dim']} parameters but prior has {prior.ndim}")
         if not 0 <= min_acceptance < 1:
@@ -343,17 +292,13 @@ class Posterior:
     def save(self, path) -> None:
         """Write the estimator (``path.safetensors`` + ``path.json``) and ``path.prior.json``."""
         self.estimator.save(path)
-        sidecar = {"prior": prior_to_config(self.prior), "min_acceptance": self.min_acceptance,
-                   "max_rounds": self.max_rounds}
-        _prior_path(path).write_text(json.dumps(sidecar, indent=2, allow_nan=True) + "\n")
+        write_sidecar(path, "prior", {"prior": prior_to_config(self.prior), "min_acceptance": self.min_acceptance,
+                                      "max_rounds": self.max_rounds})
 
     @classmethod
     def load(cls, path) -> Posterior:
         """Load a posterior written by :meth:`save`."""
-        sidecar_path = _prior_path(path)
-        if not sidecar_path.exists():
-            raise FileNotFoundError(f"{sidecar_path} (the prior description) is missing")
-        sidecar = json.loads(sidecar_path.read_text())
+        sidecar = read_sidecar(path, "prior")
         return cls(load_estimator(path), prior_from_config(sidecar["prior"]),
                    min_acceptance=sidecar["min_acceptance"], max_rounds=sidecar["max_rounds"])
 
@@ -362,7 +307,7 @@ class Posterior:
 
 
 # ------------------------------------------------------------ trainer
-class NPE:
+class NPE(SimulationTrainer):
     """Neural posterior estimation trainer.
 
     Parameters
@@ -390,31 +335,11 @@ class NPE:
     """
 
     def __init__(self, prior: JointPrior, density: str = "nsf", embedding=None, **estimator_options):
-        if not isinstance(prior, JointPrior):
-            raise TypeError(f"prior must be a JointPrior (use JointPrior([...]) or BoxUniform), got "
-                            f"{type(prior).__name__}")
-        if density not in DENSITY_TYPES:
-            raise ValueError(f"density must be one of {list(DENSITY_TYPES)}, got {density!r}")
-        self.prior, self.density = prior, density
-        if density == "mdn":
-            self.estimator = MixtureDensityNetwork(embedding=embedding, **estimator_options)
-        else:
-            self.estimator = ConditionalFlow(density, embedding=embedding, **estimator_options)
-        self._theta: list[torch.Tensor] = []
-        self._x: list = []
+        super().__init__(prior, density, embedding=embedding, **estimator_options)
 
     def append_simulations(self, theta, x) -> NPE:
         """Add simulated pairs (θ_i, x_i); θ must have ``prior.ndim`` columns and lie in the support."""
-        tensor = as_tensor(theta, "theta", ndim=(1, 2), dtype=torch.float64)
-        if tensor.ndim == 1:
-            tensor = tensor[:, None]
-        if tensor.shape[1] != self.prior.ndim:
-            raise ValueError(f"theta must have {self.prior.ndim} columns ({self.prior.names}), got shape "
-                             f"{tuple(tensor.shape)}")
-        bad = np.flatnonzero(~np.asarray(self.prior.support_check(tensor.numpy())))
-        if bad.size:
-            rows = ", ".join(map(str, bad[:10])) + (" ..." if bad.size > 10 else "")
-            raise ValueError(f"theta rows {rows} lie outside the prior support ({bad.size} rows in all)")
+        tensor = self._check_theta(theta)
         inputs = as_inputs(x, "x")
         if n_rows(inputs) != tensor.shape[0]:
             raise ValueError(f"theta has {tensor.shape[0]} rows but x has {n_rows(inputs)}")
@@ -424,10 +349,6 @@ class NPE:
         self._x.append(inputs)
         return self
 
-    @property
-    def n_simulations(self) -> int:
-        return sum(t.shape[0] for t in self._theta)
-
     def _stacked_x(self):
         if isinstance(self._x[0], Masked):
             return (torch.cat([m.values for m in self._x]), torch.cat([m.mask for m in self._x]))
@@ -435,28 +356,6 @@ class NPE:
 
     def train(self, config=None, min_acceptance: float = 0.1, **training_options) -> Posterior:
         """Fit the estimator on all appended simulations (TrainingConfig fields as keywords) → Posterior."""
-        if not self._theta:
-            raise RuntimeError("no simulations: call append_simulations(theta, x) or simulate_and_train first")
-        theta = torch.cat(self._theta).to(torch.float32)
+        theta = self._all_theta()
         self.estimator.fit(self._stacked_x(), theta, config, **training_options)
         return Posterior(self.estimator, self.prior, min_acceptance=min_acceptance)
-
-    def simulate_and_train(self, simulator, n_simulations: int, seed: int | None = None, config=None,
-                           **training_options) -> Posterior:
-        """Draw θ from the prior, run ``simulator(theta, rng)`` → x, append and train.
-
-        ``simulator`` takes θ as a numpy array (n, d) and a
-        ``numpy.random.Generator`` and returns x with n rows. ``seed`` seeds
-        the prior draws, the simulator's generator and (unless
-        ``config``/``training_options`` set one) the training.
-        """
-        if not callable(simulator):
-            raise TypeError(f"simulator must be callable, got {type(simulator).__name__}")
-        if isinstance(n_simulations, bool) or not isinstance(n_simulations, (int, np.integer)) or n_simulations < 1:
-            raise ValueError(f"n_simulations must be a positive integer, got {n_simulations!r}")
-        theta = self.prior.sample(int(n_simulations), seed=seed).numpy()
-        x = simulator(theta, np.random.default_rng(seed))
-        self.append_simulations(theta, x)
-        if config is None and seed is not None:
-            training_options.setdefault("seed", seed)
-        return self.train(config, **training_options)

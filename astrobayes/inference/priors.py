@@ -25,7 +25,7 @@ from torch.distributions import Distribution, constraints
 
 from astrobayes.core.seeding import make_generator
 
-__all__ = ["Uniform", "LogUniform", "Normal", "JointPrior", "BoxUniform"]
+__all__ = ["Uniform", "LogUniform", "Normal", "JointPrior", "BoxUniform", "prior_to_config", "prior_from_config"]
 
 
 # --------------------------------------------------------------------- helpers
@@ -419,3 +419,39 @@ def BoxUniform(low, high, *, names: Sequence[str] | None = None, units=None) -> 
         Uniform(lo, hi, name=None if names is None else names[i], unit=units[i])
         for i, (lo, hi) in enumerate(zip(lows, highs))
     ])
+
+
+# --------------------------------------------------------------------- files
+def prior_to_config(prior: JointPrior) -> list[dict]:
+    """JSON-able description of a :class:`JointPrior`, one dict per parameter.
+
+    Examples
+    --------
+    >>> config = prior_to_config(BoxUniform([0.1], [0.5], names=["Omega_m"]))
+    >>> config[0]["class"], config[0]["low"], prior_from_config(config).names
+    ('Uniform', 0.1, ['Omega_m'])
+    """
+    out = []
+    for p in prior.components:
+        entry = {"class": type(p).__name__, "name": p.name, "unit": p.unit.to_string()}
+        if isinstance(p, Normal):
+            entry.update(mean=p.loc, std=p.scale)
+        elif isinstance(p, (Uniform, LogUniform)):
+            entry.update(low=p.low, high=p.high)
+        else:
+            raise TypeError(f"prior component {type(p).__name__} cannot be saved")
+        out.append(entry)
+    return out
+
+
+def prior_from_config(config: list[dict]) -> JointPrior:
+    """Rebuild a :class:`JointPrior` written by :func:`prior_to_config`."""
+    classes = {"Uniform": Uniform, "LogUniform": LogUniform, "Normal": Normal}
+    parts = []
+    for entry in config:
+        cls = classes.get(entry.get("class"))
+        if cls is None:
+            raise ValueError(f"unknown prior class {entry.get('class')!r} in prior file")
+        args = (entry["mean"], entry["std"]) if cls is Normal else (entry["low"], entry["high"])
+        parts.append(cls(*args, name=entry["name"], unit=entry["unit"] or None))
+    return JointPrior(parts)
