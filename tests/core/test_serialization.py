@@ -26,6 +26,14 @@ def test_files_are_safetensors_plus_json(saved_regressor):
     assert set(header["standardization"]) == {"features.x_scaler", "y_scaler"}
     assert path.with_suffix(".safetensors").read_bytes()[:8]  # safetensors header length prefix
     assert b"pickle" not in path.with_suffix(".safetensors").read_bytes()
+    # The real check: safetensors itself reads the file, with our format tag and
+    # exactly the network's tensors in it.
+    from safetensors import safe_open
+
+    reg = saved_regressor[0]
+    with safe_open(str(path.with_suffix(".safetensors")), framework="pt") as handle:
+        assert handle.metadata() == {"format": "astrobayes-model", "class": "Regressor"}
+        assert set(handle.keys()) == set(reg.network.state_dict())
 
 
 def test_load_accepts_stem_or_either_file(saved_regressor):
