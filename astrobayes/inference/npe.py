@@ -29,6 +29,7 @@ from astrobayes.core.validation import (
     index_inputs,
     n_rows,
 )
+from astrobayes.inference.posterior_mode import refine_mode
 from astrobayes.inference.priors import JointPrior, prior_from_config, prior_to_config
 from astrobayes.inference.simulations import (DENSITY_TYPES, SimulationTrainer, check_density_estimator, read_sidecar,
                                             write_sidecar)
@@ -84,6 +85,8 @@ class Posterior:
         self.min_acceptance, self.max_rounds = float(min_acceptance), int(max_rounds)
         self.acceptance_rate: float | None = None
         self.object_acceptance: np.ndarray | None = None
+        #: per-round record (an astropy Table) when built by truncated_sequential_npe, else None
+        self.rounds = None
         self._bounded = bool(np.isfinite(prior.low).any() or np.isfinite(prior.high).any())
 
     # -------------------------------------------------------------- inputs
@@ -256,13 +259,34 @@ class Posterior:
         logp = np.asarray(self.prior.log_prob(values), dtype=np.float64)
         return np.where(inside, logq - np.where(inside, logp, 0.0), -np.inf)
 
-    def map(self, x_obs, n_draws: int = 1000, seed: int | None = 0) -> np.ndarray:
-        """Maximum a posteriori estimate: the draw of highest log q(θ | x).
+    def map(self, x_obs, n_draws: int = 1000, seed: int | None = 0, refine: bool = True,
+            steps: int = 100) -> np.ndarray:
+        """Maximum a posteriori estimate: the θ of highest log q(θ | x) in the prior support.
 
-        A Monte Carlo search over ``n_draws`` posterior draws per observation
-        (no gradient refinement), accurate to about the posterior width
-        divided by n_draws^(1/d). Returns (d,) for one observation, (m, d) for m.
+        Parameters
+        ----------
+        x_obs : array-like
+            One observation or m of them (as for :meth:`sample`).
+        n_draws, seed : int
+            The start is the best of ``n_draws`` seeded posterior draws per
+            observation, within about (posterior width) / n_draws^(1/d) of the mode.
+        refine : bool
+            Then climb log q by gradient ascent through the network, clipped
+            to the prior support (:func:`~astrobayes.inference.posterior_mode.refine_mode`);
+            the refined point is kept only where its log q is not below the start's.
+        steps : int
+            Ascent steps (one forward and backward pass each, all objects at once).
+
+        Returns
+        -------
+        numpy.ndarray
+            (d,) for one observation, (m, d) for m; NaN rows for observations
+            without any in-support draw.
         """
+        if not isinstance(refine, (bool, np.bool_)):
+            raise TypeError(f"refine must be True or False, got {refine!r}")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
         inputs, single = self._observations(x_obs)
         draws = self.sample(n_draws, self._plain(inputs), seed=seed)  # (m, n, d)
         m = draws.shape[0]
@@ -270,7 +294,30 @@ class Posterior:
         flat = np.nan_to_num(draws.reshape(m * n_draws, -1), nan=np.inf)
         logq = self.log_prob(flat, self._plain(repeated)).reshape(m, n_draws)
         best = draws[np.arange(m), np.argmax(logq, axis=1)]
+        if refine:
+            best = self._refine_map(inputs, best, draws, int(steps))
         return best[0] if single else best
+
+    def _refine_map(self, inputs, best: np.ndarray, draws: np.ndarray, steps: int) -> np.ndarray:
+        rows = np.flatnonzero(np.isfinite(best).all(axis=1))
+        if rows.size == 0:
+            return best
+        chosen = index_inputs(inputs, torch.as_tensor(rows))
+        # step sizes in units of each object's posterior width; one draw (or a collapsed posterior) has no
+        # spread, and then the width of the training θ (the y standardisation) stands in for it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            width = np.nanstd(draws[rows], axis=1)
+        fallback = self.estimator.network.y_scaler.scale.detach().cpu().double().numpy()
+        width = np.where(np.isfinite(width) & (width > 0), width, fallback)
+        refined = refine_mode(self.estimator, self.estimator._check_x(self._plain(chosen)), best[rows], width,
+                              self.prior.low, self.prior.high, steps)
+        # the public log q decides, so the refined MAP never scores below the best draw
+        before = self.log_prob(best[rows], self._plain(chosen))
+        after = self.log_prob(refined, self._plain(chosen))
+        out = best.copy()
+        out[rows] = np.where((after >= before)[:, None], refined, best[rows])
+        return out
 
     def summary(self, x_obs, n_draws: int = 4000, seed: int | None = 0) -> Table:
         """Posterior quantiles per parameter for one observation, as an astropy Table.
