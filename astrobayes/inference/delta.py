@@ -101,9 +101,15 @@ class DeltaMap:
             device = parameter.device if parameter is not None else torch.device("cpu")
             dtype = parameter.dtype if parameter is not None else torch.float32
             pieces = []
-            with torch.no_grad():
-                for start in range(0, len(x), self.batch_size):
-                    pieces.append(module(x[start:start + self.batch_size].to(device, dtype)).cpu())
+            # evaluation mode: dropout or batch-norm statistics would make the map random
+            was_training = module.training
+            module.eval()
+            try:
+                with torch.no_grad():
+                    for start in range(0, len(x), self.batch_size):
+                        pieces.append(module(x[start:start + self.batch_size].to(device, dtype)).cpu())
+            finally:
+                module.train(was_training)
             return torch.cat(pieces) if pieces else torch.empty(0, len(self.outputs))
         return evaluate
 

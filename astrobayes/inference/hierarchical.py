@@ -45,7 +45,10 @@ def _data_columns(data) -> tuple[dict[str, torch.Tensor], dict[str, u.UnitBase]]
     if data is None:
         return {}, {}
     if hasattr(data, "columns") and hasattr(data, "to_numpy") and not isinstance(data, Table):  # pandas
-        items = [(str(name), data[name].to_numpy()) for name in data.columns]
+        from pandas.api.types import is_numeric_dtype
+        # nullable pandas columns (Int64, Float64 with pd.NA) become floats with NaN, which is then reported
+        items = [(str(name), data[name].to_numpy(dtype=float, na_value=np.nan) if is_numeric_dtype(data[name])
+                  else data[name].to_numpy()) for name in data.columns]
     elif isinstance(data, Table):
         items = [(name, data[name]) for name in data.colnames]
     elif isinstance(data, Mapping):
@@ -142,18 +145,19 @@ class HierarchicalModel:
     >>> result = model.sample(n_steps=1000, progress=False)
     >>> bool(abs(np.median(result.samples[:, 0]) - 0.4) < 0.3)
     True
-    >>> line.n_calls  # once on the pilot draws, once on the per-object draws; never during the MCMC
-    2
+    >>> line.n_calls  # pilot draws, 2 proposal fits, 2 refits after a short pilot chain; never in the MCMC
+    5
     """
 
     def __init__(self, hyperprior: JointPrior, population: Callable, measurement: Callable | None, data,
                  proposal: JointPrior, delta_maps: DeltaMap | Sequence[DeltaMap] = (), *, n_draws: int = 256,
-                 draws: str = "adaptive", n_pilot: int = 4096, seed: int = 0, max_elements: int = 2**22):
+                 draws: str = "adaptive", n_pilot: int = 4096, seed: int = 0, max_elements: int = 2**22,
+                 _from_posterior: bool = False):
         for arg, value in (("hyperprior", hyperprior), ("proposal", proposal)):
             if not isinstance(value, JointPrior):
                 raise TypeError(f"{arg} must be a JointPrior, got {type(value).__name__}")
         for arg, value in (("population", population), ("measurement", measurement)):
-            if value is not None and not callable(value):
+            if not callable(value) and not (arg == "measurement" and _from_posterior):
                 raise TypeError(f"{arg} must be callable, got {type(value).__name__}")
         if isinstance(delta_maps, DeltaMap):
             delta_maps = [delta_maps]
@@ -163,9 +167,10 @@ class HierarchicalModel:
             raise TypeError(f"seed must be an integer (the fixed draws need one), got {seed!r}")
         if draws not in ("adaptive", "shared", "per_object"):
             raise ValueError(f"draws must be 'adaptive', 'shared' or 'per_object', got {draws!r}")
-        for arg, value in (("n_draws", n_draws), ("n_pilot", n_pilot), ("max_elements", max_elements)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{arg} must be a positive integer, got {value!r}")
+        for arg, value, least in (("n_draws", n_draws, 1), ("n_pilot", n_pilot, 10 * proposal.ndim),
+                                  ("max_elements", max_elements, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{arg} must be an integer >= {least}, got {value!r}")
         self.hyperprior, self.proposal = hyperprior, proposal
         self.population, self.measurement = population, measurement
         self.delta_maps = list(delta_maps)
@@ -210,56 +215,107 @@ class HierarchicalModel:
             if self.draws == "adaptive":
                 # pilot: shared draws, weights per object mixed over hyperparameters drawn from the prior
                 pilot = self.proposal.sample((1, self.n_pilot), seed=self.seed)
-                self._cache = self._make_cache(pilot, self.proposal.log_prob(pilot))
-                alphas = self.hyperprior.sample(_N_PILOT_HYPER, seed=self.seed + 1)
-                log_w = torch.logsumexp(self._all_log_weights(alphas), dim=0)  # (N, n_pilot)
-                log_w = torch.nan_to_num(log_w, nan=-math.inf)  # a NaN here resurfaces, named, in log_prob
-                draws, log_q = defensive_proposal(pilot[0], log_w, self.proposal, self.n_draws, seed=self.seed + 2)
+                pilot_cache = self._make_cache(pilot, self.proposal.log_prob(pilot))
+                pilot_cache["proposal_draws"] = pilot
+                cache = self._adapted(pilot_cache, self.hyperprior.sample(_N_PILOT_HYPER, seed=self.seed + 1))
             else:
                 sets = self.n_objects if self.draws == "per_object" else 1
-                pilot = draws = self.proposal.sample((sets, self.n_draws), seed=self.seed)
-                log_q = self.proposal.log_prob(draws)
-            self._cache = self._make_cache(draws, log_q)
-            self._cache["proposal_draws"] = pilot  # draws of q itself: the population-mass check uses them
+                draws = self.proposal.sample((sets, self.n_draws), seed=self.seed)
+                cache = self._make_cache(draws, self.proposal.log_prob(draws))
+                cache["proposal_draws"] = draws  # draws of q itself: the population-mass check uses them
+            self._cache = cache  # only once complete: a failure above leaves no half-built cache behind
         return self._cache
 
-    def _all_log_weights(self, theta: torch.Tensor) -> torch.Tensor:
+    def _adapted(self, pilot_cache: dict, alphas: torch.Tensor, iterations: int = 2) -> dict:
+        """A new cache of defensive per-object draws fitted to the pilot's weights, mixed over ``alphas``.
+
+        Each iteration refits to the weights of the previous one's draws,
+        which resolve a narrow likelihood far better than the broad pilot.
+        """
+        for _ in range(iterations):
+            log_w = torch.logsumexp(self._all_log_weights(alphas, pilot_cache), dim=0)  # (N, K₀)
+            pilot = torch.stack([pilot_cache["predicted"][name] for name in self.latent_names], dim=-1)
+            self._adapt_round = getattr(self, "_adapt_round", 0) + 1
+            draws, log_q = defensive_proposal(pilot, log_w, self.proposal, self.n_draws,
+                                              seed=self.seed + 2 * self._adapt_round)
+            cache = self._make_cache(draws, log_q)
+            cache["proposal_draws"] = pilot_cache["proposal_draws"]
+            pilot_cache = cache
+        return cache
+
+    def adapt(self, alphas) -> None:
+        """Refit the per-object proposals to hyperparameters ``alphas`` (m, h), e.g. draws of a pilot chain.
+
+        With the first, prior-based proposals an object whose latents move
+        with the hyperparameters (a star's mass with σ, for fixed L̂) gets a
+        proposal wide enough for the whole prior range, and few effective
+        draws where the posterior is. Refitting to α from a short pilot chain
+        concentrates the draws there. The new draws are fixed again, so the
+        log-probability stays deterministic; only the draws (and the maps, once
+        more on N·K rows) change. Only for ``draws="adaptive"``.
+        """
+        if self.draws != "adaptive":
+            raise ValueError(f"adapt() needs draws='adaptive', this model has draws={self.draws!r}")
+        alphas = self._theta(alphas)
+        self._cache = self._adapted(self._draws(), alphas)
+
+    def _all_log_weights(self, theta: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
         """Log importance weights of every object, (m, N, K), in memory-bounded chunks."""
-        k = self._draws()["log_q"].shape[-1]
-        step = max(1, self.max_elements // (len(theta) * k))
-        return torch.cat([self._log_weights(theta, slice(s, s + step)) for s in range(0, self.n_objects, step)], 1)
+        cache = cache or self._draws()
+        step = max(1, self.max_elements // (len(theta) * cache["log_q"].shape[-1]))
+        return torch.cat([self._log_weights(theta, slice(s, s + step), cache)
+                          for s in range(0, self.n_objects, step)], 1)
 
     def _hyper(self, theta: torch.Tensor, extra_dims: int = 2) -> dict[str, torch.Tensor]:
         shape = (len(theta),) + (1,) * extra_dims
         return {name: theta[:, j].reshape(shape) for j, name in enumerate(self.hyperprior.names)}
 
-    @staticmethod
-    def _checked(value, shape, what: str) -> torch.Tensor:
+    def _checked(self, value, shape, what: str, theta: torch.Tensor, full_objects: bool = False) -> torch.Tensor:
+        """A user function's output as (walkers, objects, draws): 3-D, broadcastable, no NaN."""
         value = torch.as_tensor(value, dtype=torch.float64)
+        objects_ok = not full_objects or value.shape[1:2] == shape[1:2]
+        if value.ndim != 3 or not objects_ok:
+            raise ValueError(f"{what} must return one value per (walker, object, draw), shape {shape} or "
+                             f"broadcastable to it, got shape {tuple(value.shape)} (did it sum over an axis?)")
         try:
-            return torch.broadcast_to(value, shape)
+            value = torch.broadcast_to(value, shape)
         except RuntimeError:
             raise ValueError(f"{what} returned shape {tuple(value.shape)}, which does not broadcast to "
                              f"(walkers, objects, draws) = {shape}") from None
+        nan = torch.isnan(value)
+        if nan.any():
+            walker = int(torch.nonzero(nan)[0, 0])
+            point = ", ".join(f"{n}={v:.6g}" for n, v in zip(self.hyperprior.names, theta[walker].tolist()))
+            raise ValueError(f"{what} returned NaN at hyperparameters ({point}); return -inf for impossible "
+                             "values instead")
+        return value
 
-    def _log_weights(self, theta: torch.Tensor, rows: slice) -> torch.Tensor:
+    def _log_weights(self, theta: torch.Tensor, rows: slice, cache: dict | None = None) -> torch.Tensor:
         """log [p(d_i | z_k, α) p(z_k | α) / q(z_k)] for objects ``rows``: (m, n_b, K)."""
-        cache = self._draws()
+        cache = cache or self._draws()
         pick = rows if cache["per_object"] else slice(0, 1)
         predicted = {name: value[pick][None] for name, value in cache["predicted"].items()}
         latents = {name: predicted[name] for name in self.latent_names}
         hyper = self._hyper(theta)
         n_b = len(range(*rows.indices(self.n_objects)))
         shape = (len(theta), n_b, cache["log_q"].shape[-1])
-        log_w = self._checked(self.population(latents, hyper), shape, "population") - cache["log_q"][pick][None]
+        log_w = self._checked(self.population(latents, hyper), shape, "population", theta) - cache["log_q"][pick][None]
         if cache["fixed_log_likelihood"] is not None:
             return log_w + cache["fixed_log_likelihood"][rows][None]
         data = {name: value[rows].reshape(1, -1, 1) for name, value in self.data.items()}
-        return log_w + self._checked(self.measurement(data, predicted, hyper), shape, "measurement")
+        return log_w + self._checked(self.measurement(data, predicted, hyper), shape, "measurement", theta,
+                                     full_objects=True)
+
+    def _theta(self, theta) -> torch.Tensor:
+        theta = torch.as_tensor(theta, dtype=torch.float64)
+        if theta.ndim > 2 or theta.numel() == 0 or theta.shape[-1] != self.hyperprior.ndim:
+            raise ValueError(f"theta must have shape (m, {self.hyperprior.ndim}) for hyperparameters "
+                             f"{self.hyperprior.names}, got {tuple(theta.shape)}")
+        return theta.reshape(-1, self.hyperprior.ndim)
 
     def object_log_likelihood(self, theta) -> torch.Tensor:
         """log p(d_i | α) per object, (m, N), by importance sampling over the fixed draws."""
-        theta = torch.as_tensor(theta, dtype=torch.float64).reshape(-1, self.hyperprior.ndim)
+        theta = self._theta(theta)
         k = self._draws()["log_q"].shape[-1]
         step = max(1, self.max_elements // (len(theta) * k))
         pieces = [torch.logsumexp(self._log_weights(theta, slice(s, s + step)), dim=-1)
@@ -268,7 +324,7 @@ class HierarchicalModel:
 
     def log_prob(self, theta) -> torch.Tensor:
         """Marginal log-posterior of the hyperparameters (up to a constant), (m,); -inf outside the prior."""
-        theta = torch.as_tensor(theta, dtype=torch.float64).reshape(-1, self.hyperprior.ndim)
+        theta = self._theta(theta)
         log_prior = self.hyperprior.log_prob(theta)
         out = torch.full((len(theta),), -math.inf, dtype=torch.float64)
         ok = torch.isfinite(log_prior)
@@ -286,14 +342,15 @@ class HierarchicalModel:
         fraction of p(z | α) inside the proposal's domain (1 when it is
         covered), with ``population_mass_err`` its Monte Carlo standard error.
         """
-        theta = torch.as_tensor(theta, dtype=torch.float64).reshape(1, self.hyperprior.ndim)
+        theta = self._theta(theta)[:1]
         log_w = self._all_log_weights(theta)[0]
         ess = torch.exp(2 * torch.logsumexp(log_w, -1) - torch.logsumexp(2 * log_w, -1))
         cache = self._draws()
         if cache["fixed_log_likelihood"] is None:
             draws = cache["proposal_draws"]  # (S, K', dz) from q, S = 1 or N
             latents = {name: draws[None, ..., j] for j, name in enumerate(self.latent_names)}
-            log_p = self._checked(self.population(latents, self._hyper(theta)), (1,) + draws.shape[:2], "population")
+            log_p = self._checked(self.population(latents, self._hyper(theta)), (1,) + draws.shape[:2], "population",
+                                  theta)
             ratio = torch.exp(log_p[0] - self.proposal.log_prob(draws))  # (S, K')
             mass = ratio.mean(-1).expand(self.n_objects)
             err = (ratio.std(-1) / math.sqrt(ratio.shape[-1])).expand(self.n_objects)
@@ -302,11 +359,40 @@ class HierarchicalModel:
         return Table({"object": np.arange(self.n_objects), "ess": ess.numpy(), "population_mass": mass.numpy(),
                       "population_mass_err": err.numpy()})
 
+    def log_likelihood_noise(self, theta_a, theta_b, n_batches: int = 8) -> float:
+        """Monte Carlo standard error of log p̂(d | α_a) − log p̂(d | α_b), summed over all objects.
+
+        The K fixed draws are split into ``n_batches`` independent batches;
+        the spread of the batch estimates, divided by √n_batches, is the
+        error of the full estimate. Between two points a posterior standard
+        deviation apart, an error of δ nats moves the posterior by about
+        δ standard deviations. With shared draws it grows with the number of
+        objects (every object sees the same draws), which the per-object ESS
+        does not show.
+        """
+        theta = self._theta(np.stack([np.asarray(theta_a, float).ravel(), np.asarray(theta_b, float).ravel()]))
+        log_w = self._all_log_weights(theta)  # (2, N, K)
+        k = log_w.shape[-1] // n_batches * n_batches
+        if k < n_batches:
+            raise ValueError(f"n_draws={self.n_draws} is too small to split into {n_batches} batches")
+        batches = log_w[..., :k].reshape(2, self.n_objects, n_batches, -1)
+        totals = (torch.logsumexp(batches, dim=-1) - math.log(k // n_batches)).sum(dim=1)  # (2, B)
+        difference = totals[0] - totals[1]
+        return float(difference.std() / math.sqrt(n_batches))
+
     def _warn_importance(self, result: MCMCResult, min_ess: float) -> None:
         median = np.median(result.samples, axis=0)
         table = self.importance_diagnostics(median)
+        shifted = np.clip(median + np.std(result.samples, axis=0), self.hyperprior.low, self.hyperprior.high)
+        noise = self.log_likelihood_noise(median, shifted) if self.n_draws >= 16 else math.nan
         result.meta.update(min_ess=float(np.min(table["ess"])),
-                           population_mass=float(np.min(table["population_mass"])))
+                           population_mass=float(np.min(table["population_mass"])), log_likelihood_noise=noise)
+        if noise > 0.2:
+            warnings.warn(f"importance-sampling noise in the log-likelihood is {noise:.2f} nats between the posterior "
+                          "median and a point one posterior standard deviation away: the posterior may be shifted by "
+                          f"about {noise:.1f} standard deviations; increase n_draws"
+                          + (" or use draws='adaptive'" if self.draws == "shared" else ""),
+                          RuntimeWarning, stacklevel=3)
         low = np.flatnonzero(table["ess"] < min_ess)
         if low.size:
             warnings.warn(f"importance sampling at the posterior median gives an effective sample size below "
@@ -345,8 +431,9 @@ class HierarchicalModel:
             hyper = self._hyper(theta[ok])
             data = {name: value.reshape(1, -1, 1) for name, value in self.data.items()}
             shape = (m, self.n_objects, 1)
-            terms = self._checked(self.population(latents, hyper), shape, "population") + \
-                self._checked(self.measurement(data, self._apply_maps(latents), hyper), shape, "measurement")
+            terms = self._checked(self.population(latents, hyper), shape, "population", theta[ok]) + \
+                self._checked(self.measurement(data, self._apply_maps(latents), hyper), shape, "measurement",
+                              theta[ok], full_objects=True)
             out[ok] = log_prior[ok] + terms.sum(dim=(1, 2))
         return out
 
@@ -369,16 +456,29 @@ class HierarchicalModel:
 
     # ------------------------------------------------------------------ sampling
     def sample(self, mode: str = "marginal", *, n_walkers: int | None = None, n_steps: int = 3000,
-               seed: int | None = 0, progress: bool | None = None, min_ess: float = 20.0) -> MCMCResult:
+               seed: int | None = 0, progress: bool | None = None, min_ess: float = 20.0,
+               adapt_steps: int = 300) -> MCMCResult:
         """Sample the hyperparameters (``mode="marginal"``) or everything (``mode="joint"``) with emcee.
 
-        Marginal mode warns when, at the posterior median, an object's
-        importance sampling has fewer than ``min_ess`` effective draws or the
-        proposal misses part of the population; the smallest ESS and
-        population mass are stored in ``result.meta``. Joint mode has
+        Marginal mode with ``draws="adaptive"`` first runs a pilot chain of
+        ``adapt_steps`` steps and refits the proposals to its draws
+        (:meth:`adapt`; 0 skips this). It warns when, at the posterior
+        median, an object's importance sampling has fewer than ``min_ess``
+        effective draws, the Monte Carlo noise of the log-likelihood could
+        move the posterior, or the proposal misses part of the population;
+        those numbers are stored in ``result.meta``. Joint mode has
         h + N·dz parameters and is meant for a handful of objects.
         """
+        if isinstance(adapt_steps, bool) or not isinstance(adapt_steps, (int, np.integer)) or adapt_steps < 0:
+            raise ValueError(f"adapt_steps must be a non-negative integer, got {adapt_steps!r}")
         if mode == "marginal":
+            if self.draws == "adaptive" and adapt_steps > 0:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "the chain is only", RuntimeWarning)  # a pilot, knowingly short
+                    pilot = run_emcee(self.log_prob, self.hyperprior, n_walkers=n_walkers, n_steps=int(adapt_steps),
+                                      seed=seed, progress=progress)
+                rng = np.random.default_rng(None if seed is None else seed + 1)
+                self.adapt(pilot.samples[rng.choice(len(pilot.samples), _N_PILOT_HYPER, replace=False)])
             result = run_emcee(self.log_prob, self.hyperprior, n_walkers=n_walkers, n_steps=n_steps, seed=seed,
                                progress=progress)
             self._warn_importance(result, min_ess)
@@ -412,11 +512,14 @@ class HierarchicalModel:
         draws = np.asarray(posterior.sample(n_draws, x_obs, seed=seed), dtype=np.float64)
         if draws.ndim == 2:
             draws = draws[None]
+        if getattr(posterior, "rounds", None) is not None and draws.shape[0] > 1:
+            raise ValueError("this posterior was trained by truncated sequential NPE for one observation; it is "
+                             "not valid for other objects (train an amortized NPE for a population)")
         if np.isnan(draws).any():
             raise ValueError("the posterior could not draw inside its prior for some objects (NaN rows); "
                              "check those x_obs against the training simulations")
         model = cls(hyperprior, population, None, None, posterior.prior, n_draws=n_draws, draws="per_object",
-                    seed=seed, max_elements=max_elements)
+                    seed=seed, max_elements=max_elements, _from_posterior=True)
         model.n_objects = draws.shape[0]
         draws = torch.from_numpy(draws)
         log_train = posterior.prior.log_prob(draws)
