@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.astrobayes-installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test test-all benchmark clean
+.PHONY: demo test test-all benchmark benchmark-sbi clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test-all: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/estimators.py
+
+# NPE against sbi on two_moons and slcp (about 20 minutes on 2 CPU cores); sbi is a benchmark-only extra
+benchmark-sbi: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/sbi_tasks.py --threads 1 --repeats 3 --markdown sbi_tasks.md
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

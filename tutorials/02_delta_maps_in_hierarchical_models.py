@@ -154,7 +154,11 @@ print(model)
 # %% [markdown]
 # Before sampling, look at the importance sampling at the true
 # hyperparameters: how many effective draws each galaxy gets, and whether the
-# proposal covers the population.
+# proposal covers the population. `sample()` first runs a short pilot chain
+# and refits each galaxy's proposal to its draws; after that the draws are
+# fixed and emcee never calls the network. After the run it checks the
+# importance sampling again at the posterior median, including how much its
+# Monte Carlo noise could move the posterior (`result.meta`).
 
 # %%
 diagnostics = model.importance_diagnostics([TRUTH["mu"], TRUTH["width"], TRUTH["offset"]])
@@ -162,9 +166,12 @@ print(f"effective draws per galaxy: min {diagnostics['ess'].min():.0f}, median {
       f" of {model.n_draws}; population inside the proposal: {diagnostics['population_mass'][0]:.3f}")
 calls_before = size_map.n_calls
 result = model.sample(n_steps=N_STEPS, seed=1)
-print(f"network calls during the MCMC: {size_map.n_calls - calls_before} "
-      f"(it ran {calls_before} times, on {size_map.n_rows} masses, before)")
+evaluations = result.meta["n_steps"] * result.meta["n_walkers"]
+print(f"network calls inside model.sample(): {size_map.n_calls - calls_before} (the two refits of the proposals "
+      f"after the short pilot chain) for {evaluations} walker log-probabilities; it had run {calls_before} times "
+      f"before, on {size_map.n_rows} masses in all")
 print(f"acceptance {result.mean_acceptance:.2f}, τ = {np.round(result.autocorr_time, 1)} steps")
+print({key: round(result.meta[key], 3) for key in ("min_ess", "log_likelihood_noise")})
 print(result.summary())
 save_figure(result.corner(truths=[TRUTH["mu"], TRUTH["width"], TRUTH["offset"]]), "02_population_corner")
 
