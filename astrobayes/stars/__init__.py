@@ -1,0 +1,29 @@
+"""Stellar luminosities: the Stefan–Boltzmann hierarchical model with a learned stellar map.
+
+* :mod:`~astrobayes.stars.zams` — the exact Tout et al. (1996) zero-age main-sequence fits (the "expensive model");
+* :mod:`~astrobayes.stars.emulator` — the network trained on them, its error map, and its DeltaMap;
+* :mod:`~astrobayes.stars.population` — IMFs and metallicity distributions, p(log M, [Fe/H] | α);
+* :mod:`~astrobayes.stars.io` — reading and validating stellar catalogues with units;
+* :mod:`~astrobayes.stars.simulate` — mock fields with a known σ;
+* :mod:`~astrobayes.stars.model` — the hierarchical model and :func:`infer_stefan_boltzmann`.
+"""
+from .emulator import (DEFAULT_FEH_RANGE, DEFAULT_LOG_MASS_RANGE, STELLAR_MAP_INPUTS, STELLAR_MAP_OUTPUTS,
+                       exact_stellar_delta_map, load_stellar_map, plot_stellar_map_errors, save_stellar_map,
+                       stellar_delta_map, stellar_map_errors, train_stellar_map)
+from .io import read_stellar_catalog, write_stellar_catalog
+from .model import StefanBoltzmannResult, default_priors, infer_stefan_boltzmann, stefan_boltzmann_model
+from .population import (StellarPopulation, kroupa_imf_log_prob, metallicity_log_prob, powerlaw_imf_log_prob,
+                         sample_kroupa_imf, sample_metallicity, sample_powerlaw_imf)
+from .simulate import SIGMA_UNIT, default_population, luminosity_from_sigma, simulate_field
+from .zams import Z_SUN_MODEL, feh_to_metallicity, zams_log_radius_teff, zams_luminosity, zams_radius, zams_table, zams_teff
+
+__all__ = [
+    "DEFAULT_FEH_RANGE", "DEFAULT_LOG_MASS_RANGE", "STELLAR_MAP_INPUTS", "STELLAR_MAP_OUTPUTS", "SIGMA_UNIT",
+    "Z_SUN_MODEL", "StefanBoltzmannResult", "StellarPopulation", "default_population", "default_priors",
+    "exact_stellar_delta_map", "feh_to_metallicity", "infer_stefan_boltzmann", "kroupa_imf_log_prob",
+    "load_stellar_map", "luminosity_from_sigma", "metallicity_log_prob", "plot_stellar_map_errors",
+    "powerlaw_imf_log_prob", "read_stellar_catalog", "sample_kroupa_imf", "sample_metallicity", "sample_powerlaw_imf",
+    "save_stellar_map", "simulate_field", "stefan_boltzmann_model", "stellar_delta_map", "stellar_map_errors",
+    "train_stellar_map", "write_stellar_catalog", "zams_log_radius_teff", "zams_luminosity", "zams_radius",
+    "zams_table", "zams_teff",
+]

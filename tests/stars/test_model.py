@@ -1,0 +1,65 @@
+"""Mock fields and the Stefan–Boltzmann hierarchical model (exact stellar map; the learned one is tested in
+test_emulator.py)."""
+import math
+
+import astropy.constants as const
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.table import QTable
+
+from astrobayes.stars.emulator import exact_stellar_delta_map
+from astrobayes.stars.model import infer_stefan_boltzmann, stefan_boltzmann_model
+from astrobayes.stars.simulate import SIGMA_UNIT, luminosity_from_sigma, simulate_field
+
+SIGMA_SB = const.sigma_sb.to_value(SIGMA_UNIT)
+
+
+def test_simulated_field_obeys_its_own_stefan_boltzmann_law():
+    field = simulate_field(300, sigma=2 * const.sigma_sb, teff_error=0.01, seed=4)
+    assert field["luminosity"].unit == u.L_sun and field["teff"].unit == u.K
+    expected = luminosity_from_sigma(2 * SIGMA_SB, field["true_radius"], field["true_teff"])
+    assert np.allclose(field["true_luminosity"], expected, rtol=1e-12)
+    # twice the physical σ: twice the ZAMS luminosity of the same star
+    zams_l = (4 * np.pi * const.sigma_sb * field["true_radius"] ** 2 * field["true_teff"] ** 4).to(u.L_sun)
+    assert np.allclose(field["true_luminosity"] / zams_l, 2.0, rtol=1e-10)
+    pulls = ((field["luminosity"] - field["true_luminosity"]) / field["luminosity_err"]).value
+    # 300 standard-normal pulls: mean within 4/√300, std within 4·√(1/(2·300)) of 1
+    assert abs(pulls.mean()) < 4 / math.sqrt(300) and abs(pulls.std() - 1) < 4 / math.sqrt(600)
+    assert field.meta["sigma"] == 2 * const.sigma_sb
+
+
+@pytest.mark.slow  # about 1 minute on one core; the stars issue (4) will bring the full calibration study
+def test_sigma_posterior_contains_the_physical_value():
+    """200 stars, σ only: the truth within 3 posterior standard deviations (a 99.7 % statement for a calibrated
+    posterior), and the importance-sampling noise small enough (< 0.5 nats) not to move it by more than ½ σ."""
+    field = simulate_field(200, seed=11)
+    result = infer_stefan_boltzmann(field, exact_stellar_delta_map(), free=["sigma"], n_draws=256, n_steps=1000,
+                                    progress=False)
+    draws = result.sigma.to_value(SIGMA_UNIT)
+    assert abs(np.median(draws) - SIGMA_SB) < 3 * draws.std()
+    assert result.mcmc.meta["log_likelihood_noise"] < 0.5
+    assert result.summary()["name"].tolist() == ["sigma"] and result.sigma.unit == SIGMA_UNIT
+    assert "sigma" in repr(result)
+
+
+def test_model_input_errors_are_named():
+    field = simulate_field(10, seed=0)
+    delta = exact_stellar_delta_map()
+    with pytest.raises(ValueError, match="'luminosity' and 'luminosity_err'"):
+        stefan_boltzmann_model(field[["star_id"]], delta)
+    bare = QTable({"luminosity": field["luminosity"].value, "luminosity_err": field["luminosity_err"].value})
+    with pytest.raises(ValueError, match="'luminosity' has no unit"):
+        stefan_boltzmann_model(bare, delta)
+    with pytest.raises(TypeError, match="catalog must be an astropy Table"):
+        stefan_boltzmann_model({"luminosity": [1.0]}, delta)
+    with pytest.raises(ValueError, match="including 'sigma'"):
+        stefan_boltzmann_model(field, delta, free=["imf_slope"])
+    no_err = field.copy()
+    no_err["teff"] = field["true_teff"]
+    with pytest.raises(ValueError, match="'teff' has no 'teff_err'"):
+        stefan_boltzmann_model(no_err, delta)
+    with pytest.raises(ValueError, match="n_stars"):
+        simulate_field(0)
+    with pytest.raises(ValueError, match="luminosity_error"):
+        simulate_field(5, luminosity_error=1.5)
