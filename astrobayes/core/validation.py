@@ -6,12 +6,16 @@ torch traceback or, worse, a silently wrong answer.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple, Sequence
 
+import astropy.units as u
 import numpy as np
 import torch
+from astropy.table import Table
 
-__all__ = ["Masked", "as_tensor", "as_inputs", "check_same_length", "n_rows", "index_inputs", "inputs_to"]
+__all__ = ["Masked", "as_tensor", "as_inputs", "check_same_length", "n_rows", "index_inputs", "inputs_to",
+           "numeric_columns"]
 
 
 class Masked(NamedTuple):
@@ -164,3 +168,58 @@ def check_same_length(**arrays) -> int:
         described = ", ".join(f"{name} has {n}" for name, n in lengths.items())
         raise ValueError(f"mismatched lengths: {described} rows")
     return next(iter(lengths.values()))
+
+
+def numeric_columns(data, name: str = "data") -> tuple[dict[str, torch.Tensor], dict[str, u.UnitBase]]:
+    """Numeric per-object columns of a table as float64 tensors (N,) and their units.
+
+    ``data`` is an astropy Table/QTable, a pandas DataFrame or a dict of
+    columns; Quantity columns give their values in their own unit. Text
+    columns are skipped; NaN, inf or masked entries raise a ValueError naming
+    the column and rows.
+
+    Examples
+    --------
+    >>> columns, units = numeric_columns({"flux": [1.0, 2.0], "name": ["a", "b"]})
+    >>> list(columns), columns["flux"].dtype
+    (['flux'], torch.float64)
+    """
+    if data is None:
+        return {}, {}
+    if hasattr(data, "columns") and hasattr(data, "to_numpy") and not isinstance(data, Table):  # pandas
+        from pandas.api.types import is_numeric_dtype
+        # nullable pandas columns (Int64, Float64 with pd.NA) become floats with NaN, which is then reported
+        items = [(str(key), data[key].to_numpy(dtype=float, na_value=np.nan) if is_numeric_dtype(data[key])
+                  else data[key].to_numpy()) for key in data.columns]
+    elif isinstance(data, Table):
+        items = [(key, data[key]) for key in data.colnames]
+    elif isinstance(data, Mapping):
+        items = list(data.items())
+    else:
+        raise TypeError(f"{name} must be an astropy Table, a pandas DataFrame or a dict of columns, got "
+                        f"{type(data).__name__}")
+    columns, units, length = {}, {}, None
+    for column_name, column in items:
+        unit = getattr(column, "unit", None)
+        if getattr(column, "mask", None) is not None and np.any(column.mask):
+            raise ValueError(f"{name} column {column_name!r} has masked entries; drop or fill those rows first")
+        values = column.value if isinstance(column, u.Quantity) else np.asarray(column)
+        if values.dtype.kind not in "fiub":
+            continue  # names, identifiers, flags as text: not used by the likelihood
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 1:
+            raise ValueError(f"{name} column {column_name!r} must be one value per object, got shape {values.shape}")
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(f"{name} column {column_name!r} has {bad.size} NaN or inf value(s) (rows "
+                             f"{', '.join(map(str, bad[:5]))}{' ...' if bad.size > 5 else ''})")
+        if length is not None and len(values) != length:
+            raise ValueError(f"{name} column {column_name!r} has {len(values)} rows, others have {length}")
+        length = len(values)
+        columns[str(column_name)] = torch.from_numpy(values)
+        units[str(column_name)] = u.Unit(unit) if unit is not None else u.dimensionless_unscaled
+    if not columns:
+        raise ValueError(f"{name} has no numeric columns")
+    if length == 0:
+        raise ValueError(f"{name} has no rows")
+    return columns, units

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
-import astropy.units as u
 import numpy as np
 import torch
-from astropy.table import Table
 
+from astrobayes.core.validation import numeric_columns
 from astrobayes.inference.delta import DeltaMap
 from astrobayes.inference.importance import defensive_proposal
+from astrobayes.inference.importance_checks import ImportanceChecks
 from astrobayes.inference.priors import JointPrior
 from astrobayes.inference.sampling import MCMCResult, run_emcee
 
@@ -40,50 +40,7 @@ __all__ = ["HierarchicalModel"]
 _N_PILOT_HYPER = 16
 
 
-def _data_columns(data) -> tuple[dict[str, torch.Tensor], dict[str, u.UnitBase]]:
-    """Numeric per-object columns as float64 tensors (N,) and their units; NaN/masked entries are errors."""
-    if data is None:
-        return {}, {}
-    if hasattr(data, "columns") and hasattr(data, "to_numpy") and not isinstance(data, Table):  # pandas
-        from pandas.api.types import is_numeric_dtype
-        # nullable pandas columns (Int64, Float64 with pd.NA) become floats with NaN, which is then reported
-        items = [(str(name), data[name].to_numpy(dtype=float, na_value=np.nan) if is_numeric_dtype(data[name])
-                  else data[name].to_numpy()) for name in data.columns]
-    elif isinstance(data, Table):
-        items = [(name, data[name]) for name in data.colnames]
-    elif isinstance(data, Mapping):
-        items = list(data.items())
-    else:
-        raise TypeError(f"data must be an astropy Table, a pandas DataFrame or a dict of columns, got "
-                        f"{type(data).__name__}")
-    columns, units, length = {}, {}, None
-    for name, column in items:
-        unit = getattr(column, "unit", None)
-        if getattr(column, "mask", None) is not None and np.any(column.mask):
-            raise ValueError(f"data column {name!r} has masked entries; drop or fill those rows first")
-        values = column.value if isinstance(column, u.Quantity) else np.asarray(column)
-        if values.dtype.kind not in "fiub":
-            continue  # names, identifiers, flags as text: not used by the likelihood
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim != 1:
-            raise ValueError(f"data column {name!r} must be one value per object, got shape {values.shape}")
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            raise ValueError(f"data column {name!r} has {bad.size} NaN or inf value(s) (rows "
-                             f"{', '.join(map(str, bad[:5]))}{' ...' if bad.size > 5 else ''})")
-        if length is not None and len(values) != length:
-            raise ValueError(f"data column {name!r} has {len(values)} rows, others have {length}")
-        length = len(values)
-        columns[str(name)] = torch.from_numpy(values)
-        units[str(name)] = u.Unit(unit) if unit is not None else u.dimensionless_unscaled
-    if not columns:
-        raise ValueError("data has no numeric columns")
-    if length == 0:
-        raise ValueError("data has no rows")
-    return columns, units
-
-
-class HierarchicalModel:
+class HierarchicalModel(ImportanceChecks):
     """Population-level inference with per-object latents and learned delta maps.
 
     Parameters
@@ -176,7 +133,7 @@ class HierarchicalModel:
         self.delta_maps = list(delta_maps)
         self.n_draws, self.draws, self.n_pilot, self.seed = int(n_draws), draws, int(n_pilot), seed
         self.max_elements = int(max_elements)
-        self.data, self.data_units = _data_columns(data)
+        self.data, self.data_units = numeric_columns(data, "data")
         self.n_objects = len(next(iter(self.data.values()))) if self.data else None
         self.latent_names = list(proposal.names)
         self._check_names()
@@ -331,80 +288,6 @@ class HierarchicalModel:
         if ok.any():
             out[ok] = log_prior[ok] + self.object_log_likelihood(theta[ok]).sum(dim=1)
         return out
-
-    # ------------------------------------------------------------------ diagnostics
-    def importance_diagnostics(self, theta) -> Table:
-        """Quality of the importance sampling at one hyperparameter vector α, per object.
-
-        Columns: ``ess`` — effective number of draws (Σw)²/Σw² of the
-        importance weights (the estimate of p(d_i | α) has relative error
-        ≈ 1/√ess); ``population_mass`` — (1/K) Σ p(z_k | α)/q(z_k), the
-        fraction of p(z | α) inside the proposal's domain (1 when it is
-        covered), with ``population_mass_err`` its Monte Carlo standard error.
-        """
-        theta = self._theta(theta)[:1]
-        log_w = self._all_log_weights(theta)[0]
-        ess = torch.exp(2 * torch.logsumexp(log_w, -1) - torch.logsumexp(2 * log_w, -1))
-        cache = self._draws()
-        if cache["fixed_log_likelihood"] is None:
-            draws = cache["proposal_draws"]  # (S, K', dz) from q, S = 1 or N
-            latents = {name: draws[None, ..., j] for j, name in enumerate(self.latent_names)}
-            log_p = self._checked(self.population(latents, self._hyper(theta)), (1,) + draws.shape[:2], "population",
-                                  theta)
-            ratio = torch.exp(log_p[0] - self.proposal.log_prob(draws))  # (S, K')
-            mass = ratio.mean(-1).expand(self.n_objects)
-            err = (ratio.std(-1) / math.sqrt(ratio.shape[-1])).expand(self.n_objects)
-        else:  # posterior draws: no proposal density to compare with
-            mass = err = torch.full((self.n_objects,), math.nan)
-        return Table({"object": np.arange(self.n_objects), "ess": ess.numpy(), "population_mass": mass.numpy(),
-                      "population_mass_err": err.numpy()})
-
-    def log_likelihood_noise(self, theta_a, theta_b, n_batches: int = 8) -> float:
-        """Monte Carlo standard error of log p̂(d | α_a) − log p̂(d | α_b), summed over all objects.
-
-        The K fixed draws are split into ``n_batches`` independent batches;
-        the spread of the batch estimates, divided by √n_batches, is the
-        error of the full estimate. Between two points a posterior standard
-        deviation apart, an error of δ nats moves the posterior by about
-        δ standard deviations. With shared draws it grows with the number of
-        objects (every object sees the same draws), which the per-object ESS
-        does not show.
-        """
-        theta = self._theta(np.stack([np.asarray(theta_a, float).ravel(), np.asarray(theta_b, float).ravel()]))
-        log_w = self._all_log_weights(theta)  # (2, N, K)
-        k = log_w.shape[-1] // n_batches * n_batches
-        if k < n_batches:
-            raise ValueError(f"n_draws={self.n_draws} is too small to split into {n_batches} batches")
-        batches = log_w[..., :k].reshape(2, self.n_objects, n_batches, -1)
-        totals = (torch.logsumexp(batches, dim=-1) - math.log(k // n_batches)).sum(dim=1)  # (2, B)
-        difference = totals[0] - totals[1]
-        return float(difference.std() / math.sqrt(n_batches))
-
-    def _warn_importance(self, result: MCMCResult, min_ess: float) -> None:
-        median = np.median(result.samples, axis=0)
-        table = self.importance_diagnostics(median)
-        shifted = np.clip(median + np.std(result.samples, axis=0), self.hyperprior.low, self.hyperprior.high)
-        noise = self.log_likelihood_noise(median, shifted) if self.n_draws >= 16 else math.nan
-        result.meta.update(min_ess=float(np.min(table["ess"])),
-                           population_mass=float(np.min(table["population_mass"])), log_likelihood_noise=noise)
-        if noise > 0.2:
-            warnings.warn(f"importance-sampling noise in the log-likelihood is {noise:.2f} nats between the posterior "
-                          "median and a point one posterior standard deviation away: the posterior may be shifted by "
-                          f"about {noise:.1f} standard deviations; increase n_draws"
-                          + (" or use draws='adaptive'" if self.draws == "shared" else ""),
-                          RuntimeWarning, stacklevel=3)
-        low = np.flatnonzero(table["ess"] < min_ess)
-        if low.size:
-            warnings.warn(f"importance sampling at the posterior median gives an effective sample size below "
-                          f"{min_ess:g} for {low.size} of {self.n_objects} objects (lowest {table['ess'].min():.1f}, "
-                          f"objects {', '.join(map(str, low[:5]))}); increase n_draws or use draws='adaptive'",
-                          RuntimeWarning, stacklevel=3)
-        lost = 1 - table["population_mass"]
-        limit = np.maximum(0.02, 3 * table["population_mass_err"])
-        if self._cache["fixed_log_likelihood"] is None and np.any(lost > limit):
-            warnings.warn(f"the proposal covers only {1 - lost.max():.1%} of p(z | α) at the posterior median: "
-                          "widen the proposal (the maps' trusted domain) or narrow the population prior",
-                          RuntimeWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ joint mode
     @property
