@@ -83,7 +83,9 @@ class HierarchicalModel(ImportanceChecks):
     seed : int
         Seeds the fixed draws.
     max_elements : int
-        Bound on walkers × objects × draws handled at once (memory).
+        Bound on walkers × objects × draws handled at once. Small blocks
+        (2¹⁸ values, 2 MB per float64 temporary) stay in cache and keep the
+        cost linear in the number of objects (``benchmarks/stars_model.py``).
 
     Examples
     --------
@@ -108,7 +110,7 @@ class HierarchicalModel(ImportanceChecks):
 
     def __init__(self, hyperprior: JointPrior, population: Callable, measurement: Callable | None, data,
                  proposal: JointPrior, delta_maps: DeltaMap | Sequence[DeltaMap] = (), *, n_draws: int = 256,
-                 draws: str = "adaptive", n_pilot: int = 4096, seed: int = 0, max_elements: int = 2**22,
+                 draws: str = "adaptive", n_pilot: int = 4096, seed: int = 0, max_elements: int = 2**18,
                  _from_posterior: bool = False):
         for arg, value in (("hyperprior", hyperprior), ("proposal", proposal)):
             if not isinstance(value, JointPrior):
@@ -190,7 +192,10 @@ class HierarchicalModel(ImportanceChecks):
         which resolve a narrow likelihood far better than the broad pilot.
         """
         for _ in range(iterations):
-            log_w = torch.logsumexp(self._all_log_weights(alphas, pilot_cache), dim=0)  # (N, K₀)
+            # reduced over α chunk by chunk: the full (α, N, K₀) array would need 16·N·K₀ floats
+            step = max(1, self.max_elements // (len(alphas) * pilot_cache["log_q"].shape[-1]))
+            log_w = torch.cat([torch.logsumexp(self._log_weights(alphas, slice(s, s + step), pilot_cache), dim=0)
+                               for s in range(0, self.n_objects, step)])  # (N, K₀)
             pilot = torch.stack([pilot_cache["predicted"][name] for name in self.latent_names], dim=-1)
             self._adapt_round = getattr(self, "_adapt_round", 0) + 1
             draws, log_q = defensive_proposal(pilot, log_w, self.proposal, self.n_draws,
@@ -383,7 +388,7 @@ class HierarchicalModel(ImportanceChecks):
     # ------------------------------------------------------------------ from an amortized posterior
     @classmethod
     def from_posterior(cls, posterior, x_obs, hyperprior: JointPrior, population: Callable, *, n_draws: int = 1024,
-                       seed: int = 0, max_elements: int = 2**22) -> HierarchicalModel:
+                       seed: int = 0, max_elements: int = 2**18) -> HierarchicalModel:
         """Population inference from an amortized posterior trained under a simulation prior π_train.
 
         For each object, draws θ_ik ~ q(θ | x_i) stand in for the latents and
