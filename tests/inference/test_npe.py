@@ -257,16 +257,12 @@ def test_append_accumulates_and_log_prob_handles_nonfinite(mdn_posterior):
 
 def test_set_valued_data_with_embedding(tmp_path):
     # θ ~ N(0, 1); x = a set of 2..6 noisy measurements θ + N(0, 0.5²), padded to 6 with a mask
-    from astrobayes.estimators.embeddings import DeepSetEmbedding
+    try:
+        from .set_data import set_valued_posterior
+    except ImportError:  # pytest's rootdir-relative import mode
+        from set_data import set_valued_posterior
 
-    rng = np.random.default_rng(0)
-    prior = JointPrior([Normal(0.0, 1.0, name="mu")])
-    theta = prior.sample(1000, seed=0).numpy()
-    values = theta[:, None, :] + SIGMA * rng.normal(size=(1000, 6, 1))
-    mask = np.arange(6)[None] < rng.integers(2, 7, size=1000)[:, None]
-    npe = NPE(prior, density="mdn", embedding=DeepSetEmbedding(1, output_dim=8, hidden=(16,)), n_components=1,
-              hidden=(16,))
-    posterior = npe.append_simulations(theta, (values, mask)).train(epochs=2, progress=False)
+    posterior, values, mask = set_valued_posterior(SIGMA, epochs=2)
     one = posterior.sample(7, (values[0], mask[0]), seed=0)  # a single set (L, C) with its mask (L,)
     many = posterior.sample(7, (values[:5], mask[:5]), seed=0)
     assert one.shape == (7, 1) and many.shape == (5, 7, 1)
