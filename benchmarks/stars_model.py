@@ -1,5 +1,17 @@
 """Cost of one emcee step of the Stefan–Boltzmann hierarchical model, for 10³–10⁵ stars.
 
+``--method grid`` (the default, what ``infer_stefan_boltzmann`` uses for a
+catalogue of luminosities): for each N the script simulates a field, builds
+``stefan_boltzmann_model(field, map, free=FREE_PARAMETERS)`` — a
+:class:`~astrobayes.stars.grid.LuminosityGridModel`, whose build is the only
+place the map runs (twice: a coarse look at ℓ's slopes, then the grid) — and
+times R calls of ``model.log_prob`` on 16 walkers (population parameters
+drawn from the prior, σ within ±10 % of the truth), asserting
+that the map runs zero times during them.
+
+``--method importance`` times the importance-sampling route
+(:class:`~astrobayes.inference.hierarchical.HierarchicalModel`, needed when
+T_eff or R are measured too), as follows.
 For each field size N the script simulates a field (``simulate_field``),
 builds ``stefan_boltzmann_model(field, map, free=FREE_PARAMETERS, n_draws=K)``,
 times the one-off cache build (pilot draws, two defensive-proposal fits: the
@@ -24,6 +36,7 @@ Usage::
     .venv/bin/python benchmarks/stars_model.py --markdown stars_model.md
     .venv/bin/python benchmarks/stars_model.py --quick           # N = 1000, 3000, 3 repeats
     .venv/bin/python benchmarks/stars_model.py --exact           # exact ZAMS map instead of a network
+    .venv/bin/python benchmarks/stars_model.py --method importance --draws 128
 """
 from __future__ import annotations
 
@@ -86,6 +99,26 @@ def _delta_map(map_path: str | None):
     return exact_stellar_delta_map() if map_path is None else stellar_delta_map(load_stellar_map(map_path))
 
 
+def _time_calls(model, delta, theta, where: str) -> dict:
+    """One untimed warm-up call on theta[0], then one timed call per theta[1:]; the map must not run."""
+    import torch
+
+    model.log_prob(theta[0])  # warm-up: one-time allocations are not timed
+    delta.reset_counters()
+    base, watcher = _rss_mib(), _RSSWatcher()
+    watcher.start()
+    times = []
+    for batch in theta[1:]:
+        t = time.perf_counter()
+        values = model.log_prob(batch)
+        times.append(time.perf_counter() - t)
+        assert torch.isfinite(values).all(), f"log_prob is not finite {where}"
+    peak = max(watcher.stop() - base, 0.0)
+    assert delta.n_calls == 0, f"the stellar map ran {delta.n_calls} times during log_prob calls"
+    return {"call_peak_mib": peak, "map_calls_timed": delta.n_calls, "call_s": float(np.median(times)),
+            "call_range": (min(times), max(times)), "repeats": len(times)}
+
+
 def run_size(n_stars: int, map_path: str | None, draws: int, repeats: int, chunk: int, max_build: int,
              max_elements: int | None = None) -> dict:
     """Build the model for one field size and time its log_prob (one process per size)."""
@@ -127,20 +160,30 @@ def run_size(n_stars: int, map_path: str | None, draws: int, repeats: int, chunk
         model.adapt(np.tile(truth, (16, 1)) * np.column_stack([np.linspace(0.98, 1.02, 16), np.ones((16, 3))]))
         result["noise_adapted"] = model.log_likelihood_noise(truth, shifted)
     theta = model.hyperprior.sample(WALKERS * (repeats + 1), seed=7).reshape(repeats + 1, WALKERS, -1)
-    model.log_prob(theta[0])  # warm-up: one-time allocations are not timed
-    delta.reset_counters()
-    base, watcher = _rss_mib(), _RSSWatcher()
-    watcher.start()
-    times = []
-    for r in range(1, repeats + 1):
-        t = time.perf_counter()
-        values = model.log_prob(theta[r])
-        times.append(time.perf_counter() - t)
-        assert torch.isfinite(values).all(), "log_prob is not finite at a prior draw"
-    result["call_peak_mib"] = max(watcher.stop() - base, 0.0)
-    assert delta.n_calls == 0, f"the stellar map ran {delta.n_calls} times during log_prob calls"
-    result.update(map_calls_timed=delta.n_calls, call_s=float(np.median(times)), call_range=(min(times), max(times)), repeats=repeats)
-    return result
+    return result | _time_calls(model, delta, theta, "at a prior draw")
+
+
+def run_size_grid(n_stars: int, map_path: str | None, repeats: int) -> dict:
+    """Build the grid model for one field size and time its log_prob (one process per size)."""
+    import torch
+
+    from astrobayes.stars.model import FREE_PARAMETERS, stefan_boltzmann_model
+    from astrobayes.stars.simulate import simulate_field
+
+    field = simulate_field(n_stars, seed=1)
+    delta = _delta_map(map_path)
+    peak0 = _peak_rss_mib()
+    start = time.perf_counter()
+    model = stefan_boltzmann_model(field, delta, free=FREE_PARAMETERS, method="grid")
+    result = {"n": n_stars, "built": n_stars, "build_s": time.perf_counter() - start, "map_calls_build": delta.n_calls,
+              "map_rows_build": delta.n_rows, "build_peak_mib": max(_peak_rss_mib() - peak0, 0.0), "cache_mib": 0.0,
+              "grid": f"{model.grid_shape[0]}×{model.grid_shape[1]}, {model.n_bins} bins"}
+    theta = model.hyperprior.sample(WALKERS * (repeats + 1), seed=7).reshape(repeats + 1, WALKERS, -1)
+    # σ within ±10 % of the truth (far from it the field is impossible and log_prob is -inf; the cost is the same)
+    sigma = field.meta["sigma"].value * torch.exp(torch.linspace(-0.1, 0.1, theta[..., 0].numel()))
+    theta[..., 0] = sigma[torch.randperm(len(sigma), generator=torch.Generator().manual_seed(7))].reshape(
+        theta[..., 0].shape)
+    return result | _time_calls(model, delta, theta, "near the true σ")
 
 
 def _environment() -> dict:
@@ -154,6 +197,30 @@ def _environment() -> dict:
     except (OSError, StopIteration):
         pass
     return {"torch": str(torch.__version__), "astrobayes": __version__, "cpu": cpu, "cpus": os.cpu_count()}
+
+
+def _with_scaling(lines: list[str], results: list[dict]) -> str:
+    for a, b in itertools.pairwise(results):
+        lines.append(f"\nN {a['n']:,} → {b['n']:,} (×{b['n'] / a['n']:g}): time per call ×{b['call_s'] / a['call_s']:.2f}.")
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown_grid(results: list[dict], env: dict, args, map_label: str, loads: list[str]) -> str:
+    lines = [(f"CPU: {env['cpu']} ({env['cpus']} CPUs); torch {env['torch']}, astrobayes {env['astrobayes']}; "
+              f"{args.threads} torch thread(s); map: {map_label}; method: grid quadrature, free σ, IMF slope, "
+              f"[Fe/H] mean and width; {WALKERS} walkers per call, median of R calls; "
+              f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC; 1-minute load average before each size: "
+              f"{', '.join(loads)}."), "",
+             "| stars N | walker log-probs / s | s per call (min–max) | µs per walker·star | map calls in calls | R "
+             "| build [s] | map calls / rows in build | grid | peak RSS +MiB build / calls |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for r in results:
+        lines.append(f"| {r['n']:,} | {WALKERS / r['call_s']:,.0f} | {r['call_s']:.4f} ({r['call_range'][0]:.3g}–"
+                     f"{r['call_range'][1]:.3g}) | {1e6 * r['call_s'] / (WALKERS * r['n']):.2f} "
+                     f"| {r['map_calls_timed']} | {r['repeats']} | {r['build_s']:.2f} "
+                     f"| {r['map_calls_build']} / {r['map_rows_build']:,} | {r['grid']} "
+                     f"| {r['build_peak_mib']:.0f} / {r['call_peak_mib']:.0f} |")
+    return _with_scaling(lines, results)
 
 
 def to_markdown(results: list[dict], env: dict, args, map_label: str, loads: list[str]) -> str:
@@ -172,14 +239,14 @@ def to_markdown(results: list[dict], env: dict, args, map_label: str, loads: lis
                      f"| {1e9 * r['call_s'] / elements:.1f} | {r['map_calls_timed']} | {r['repeats']} "
                      f"| {r['build_s']:.1f} ({r['built']:,}) | {r['map_calls_build']} / {r['map_rows_build']:,} "
                      f"| {r['build_peak_mib']:.0f} / {r['cache_mib']:.0f} / {r['call_peak_mib']:.0f} | {noise} |")
-    for a, b in itertools.pairwise(results):
-        lines.append(f"\nN {a['n']:,} → {b['n']:,} (×{b['n'] / a['n']:g}): time per call ×{b['call_s'] / a['call_s']:.2f}.")
-    return "\n".join(lines) + "\n"
+    return _with_scaling(lines, results)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stars", type=int, nargs="+", default=[1000, 10000, 100000], help="field sizes N")
+    parser.add_argument("--method", choices=["grid", "importance"], default="grid",
+                        help="per-star integrals by grid quadrature (default) or importance sampling")
     parser.add_argument("--draws", type=int, default=128, help="importance draws per star K (default 128)")
     parser.add_argument("--repeats", type=int, default=10, help="timed log_prob calls per size (default 10)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -197,6 +264,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     if args.worker:
         n, map_path = json.loads(args.worker)
+        if args.method == "grid":
+            print(json.dumps(run_size_grid(n, map_path, args.repeats)))
+            return 0
         print(json.dumps(run_size(n, map_path, args.draws, args.repeats, args.chunk, args.max_build,
                                   args.max_elements)))
         return 0
@@ -216,7 +286,8 @@ def main(argv=None) -> int:
         results, loads = [], []
         for n in args.stars:
             loads.append(f"{os.getloadavg()[0]:.2f}")
-            command = [sys.executable, __file__, "--worker", json.dumps([n, map_path]), "--draws", str(args.draws),
+            command = [sys.executable, __file__, "--worker", json.dumps([n, map_path]), "--method", args.method,
+                       "--draws", str(args.draws),
                        "--repeats", str(args.repeats), "--threads", str(args.threads), "--chunk", str(args.chunk),
                        "--max-build", str(args.max_build)] + (["--max-elements", str(args.max_elements)]
                                                               if args.max_elements else [])
@@ -226,7 +297,7 @@ def main(argv=None) -> int:
                 return 1
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"  N={n}: {results[-1]['call_s']:.4f} s per call (load {loads[-1]})", file=sys.stderr)
-    table = to_markdown(results, env, args, map_label, loads)
+    table = (to_markdown_grid if args.method == "grid" else to_markdown)(results, env, args, map_label, loads)
     print(table)
     if args.markdown:
         args.markdown.write_text(table)

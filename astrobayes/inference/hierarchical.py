@@ -269,11 +269,7 @@ class HierarchicalModel(ImportanceChecks):
                                      full_objects=True)
 
     def _theta(self, theta) -> torch.Tensor:
-        theta = torch.as_tensor(theta, dtype=torch.float64)
-        if theta.ndim > 2 or theta.numel() == 0 or theta.shape[-1] != self.hyperprior.ndim:
-            raise ValueError(f"theta must have shape (m, {self.hyperprior.ndim}) for hyperparameters "
-                             f"{self.hyperprior.names}, got {tuple(theta.shape)}")
-        return theta.reshape(-1, self.hyperprior.ndim)
+        return self.hyperprior.as_batch(theta)
 
     def object_log_likelihood(self, theta) -> torch.Tensor:
         """log p(d_i | α) per object, (m, N), by importance sampling over the fixed draws."""
@@ -286,13 +282,7 @@ class HierarchicalModel(ImportanceChecks):
 
     def log_prob(self, theta) -> torch.Tensor:
         """Marginal log-posterior of the hyperparameters (up to a constant), (m,); -inf outside the prior."""
-        theta = self._theta(theta)
-        log_prior = self.hyperprior.log_prob(theta)
-        out = torch.full((len(theta),), -math.inf, dtype=torch.float64)
-        ok = torch.isfinite(log_prior)
-        if ok.any():
-            out[ok] = log_prior[ok] + self.object_log_likelihood(theta[ok]).sum(dim=1)
-        return out
+        return self.hyperprior.log_posterior(theta, lambda inside: self.object_log_likelihood(inside).sum(dim=1))
 
     # ------------------------------------------------------------------ joint mode
     @property

@@ -359,6 +359,25 @@ class JointPrior(Distribution):
         inside = torch.stack([p._inside(tensor[..., i]) for i, p in enumerate(self.components)], dim=-1)
         return _like(inside.all(dim=-1), theta)
 
+    def as_batch(self, theta) -> torch.Tensor:
+        """``theta`` as a float64 tensor of shape (m, ndim); a ValueError names the expected shape otherwise."""
+        theta = torch.as_tensor(theta, dtype=torch.float64)
+        if theta.ndim > 2 or theta.numel() == 0 or theta.shape[-1] != self.ndim:
+            raise ValueError(f"theta must have shape (m, {self.ndim}) for hyperparameters {self.names}, got "
+                             f"{tuple(theta.shape)}")
+        return theta.reshape(-1, self.ndim)
+
+    def log_posterior(self, theta, log_likelihood) -> torch.Tensor:
+        """log π(θ) + ``log_likelihood(θ)`` for a batch (m, ndim), -inf outside the support, where
+        ``log_likelihood`` (a function of a (k, ndim) batch returning (k,)) is never called."""
+        theta = self.as_batch(theta)
+        log_prior = self.log_prob(theta)
+        out = torch.full((len(theta),), -math.inf, dtype=torch.float64)
+        ok = torch.isfinite(log_prior)
+        if ok.any():
+            out[ok] = log_prior[ok] + log_likelihood(theta[ok])
+        return out
+
     def sample(self, sample_shape=(), seed: int | None = None) -> torch.Tensor:
         """Draws of shape ``sample_shape + (ndim,)`` (float64); ``seed`` gives a private generator."""
         shape = _sample_shape(sample_shape)

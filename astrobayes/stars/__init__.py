@@ -5,11 +5,13 @@
 * :mod:`~astrobayes.stars.population` — IMFs and metallicity distributions, p(log M, [Fe/H] | α);
 * :mod:`~astrobayes.stars.io` — reading and validating stellar catalogues with units;
 * :mod:`~astrobayes.stars.simulate` — mock fields with a known σ;
+* :mod:`~astrobayes.stars.grid` — the per-star integrals by exact quadrature (luminosities only);
 * :mod:`~astrobayes.stars.model` — the hierarchical model and :func:`infer_stefan_boltzmann`.
 """
 from .emulator import (DEFAULT_FEH_RANGE, DEFAULT_LOG_MASS_RANGE, STELLAR_MAP_INPUTS, STELLAR_MAP_OUTPUTS,
                        exact_stellar_delta_map, load_stellar_map, plot_stellar_map_errors, save_stellar_map,
                        stellar_delta_map, stellar_map_errors, train_stellar_map)
+from .grid import LuminosityGridModel
 from .io import read_stellar_catalog, write_stellar_catalog
 from .model import StefanBoltzmannResult, default_priors, infer_stefan_boltzmann, stefan_boltzmann_model
 from .population import (StellarPopulation, kroupa_imf_log_prob, metallicity_log_prob, powerlaw_imf_log_prob,
@@ -19,7 +21,7 @@ from .zams import Z_SUN_MODEL, feh_to_metallicity, zams_log_radius_teff, zams_lu
 
 __all__ = [
     "DEFAULT_FEH_RANGE", "DEFAULT_LOG_MASS_RANGE", "STELLAR_MAP_INPUTS", "STELLAR_MAP_OUTPUTS", "SIGMA_UNIT",
-    "Z_SUN_MODEL", "StefanBoltzmannResult", "StellarPopulation", "default_population", "default_priors",
+    "Z_SUN_MODEL", "LuminosityGridModel", "StefanBoltzmannResult", "StellarPopulation", "default_population", "default_priors",
     "exact_stellar_delta_map", "feh_to_metallicity", "infer_stefan_boltzmann", "kroupa_imf_log_prob",
     "load_stellar_map", "luminosity_from_sigma", "metallicity_log_prob", "plot_stellar_map_errors",
     "powerlaw_imf_log_prob", "read_stellar_catalog", "sample_kroupa_imf", "sample_metallicity", "sample_powerlaw_imf",

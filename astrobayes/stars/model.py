@@ -9,25 +9,40 @@
 draws inside :class:`~astrobayes.inference.hierarchical.HierarchicalModel`,
 so emcee samples only σ and the population hyperparameters α (IMF slope,
 metallicity mean and width), and the network never runs during the MCMC.
-Measured T_eff or R, when the catalogue has them, enter the same likelihood.
+
+Two ways to do the per-star integrals:
+
+* ``method="grid"`` (the default for a catalogue of luminosities only): exact
+  quadrature on a fixed (log M, [Fe/H]) grid through the intrinsic luminosity
+  function (:class:`~astrobayes.stars.grid.LuminosityGridModel`); no Monte
+  Carlo noise, cost linear in N. It can marginalise over the members of a
+  deep ensemble of maps (``map_uncertainty="members"``).
+* ``method="importance"``: fixed per-star importance draws
+  (:class:`~astrobayes.inference.hierarchical.HierarchicalModel`); the only
+  choice when measured T_eff or R, which the catalogue may carry, enter the
+  likelihood too.
+
+All measurement errors are log-normal: ``luminosity_err``/``luminosity`` is the
+1σ error of ln L̂ (a magnitude error divided by 1.0857), and likewise for T_eff
+and R.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import astropy.constants as const
 import astropy.units as u
 import numpy as np
 import torch
 from astropy.table import QTable, Table
-from torch.distributions import Normal
 
 from astrobayes.inference.delta import DeltaMap
 from astrobayes.inference.hierarchical import HierarchicalModel
 from astrobayes.inference.priors import JointPrior, LogUniform, Uniform
 from astrobayes.inference.sampling import MCMCResult
+from astrobayes.estimators.ensemble import DeepEnsemble
 from astrobayes.stars.emulator import DEFAULT_FEH_RANGE, DEFAULT_LOG_MASS_RANGE, stellar_delta_map
+from astrobayes.stars.grid import LuminosityGridModel, log_area_term
 from astrobayes.stars.population import StellarPopulation
 from astrobayes.stars.simulate import SIGMA_UNIT
 
@@ -36,8 +51,6 @@ __all__ = ["FREE_PARAMETERS", "StefanBoltzmannResult", "default_priors", "infer_
 
 #: hyperparameters the model can sample; anything not sampled is held at the population's fixed value
 FREE_PARAMETERS = ("sigma", "imf_slope", "feh_mean", "feh_width")
-#: ln(4π R_sun² / L_sun) in SI: L/L_sun = σ · exp(this) · (R/R_sun)² · T⁴
-_LOG_AREA_OVER_LSUN = math.log(4 * math.pi * const.R_sun.si.value**2 / const.L_sun.si.value)
 _LN10 = math.log(10.0)
 
 
@@ -51,7 +64,8 @@ def default_priors(log_mass_range=DEFAULT_LOG_MASS_RANGE, feh_range=DEFAULT_FEH_
 
 
 def _map_domain(stellar_map, log_mass_range, feh_range):
-    domain = getattr(getattr(stellar_map, "model", None), "stellar_map_domain", None) or {}
+    model = stellar_map.model if isinstance(stellar_map, DeltaMap) else stellar_map
+    domain = getattr(model, "stellar_map_domain", None) or {}
     log_mass_range = log_mass_range or domain.get("log_mass_range") or DEFAULT_LOG_MASS_RANGE
     feh_range = feh_range or domain.get("feh_range") or DEFAULT_FEH_RANGE
     return tuple(map(float, log_mass_range)), tuple(map(float, feh_range))
@@ -75,13 +89,32 @@ def _catalog_columns(catalog) -> dict:
             values = catalog[column]
             if not isinstance(values, u.Quantity):
                 raise ValueError(f"catalog column {column!r} has no unit; expected {unit}")
-            data[column] = values.to_value(unit)
+            values = np.asarray(values.to_value(unit), dtype=np.float64)
+            bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+            if bad.size:
+                raise ValueError(f"catalog column {column!r} has {bad.size} non-positive or NaN values (rows "
+                                 f"{bad[:5].tolist()}); read the catalogue with read_stellar_catalog(..., "
+                                 "drop_nan=True) to drop NaN rows")
+            data[column] = values
     return data
+
+
+def _maps(stellar_map, map_uncertainty: str) -> list[DeltaMap]:
+    """The stellar map as one DeltaMap, or one per deep-ensemble member."""
+    if map_uncertainty not in ("mixture", "mean"):
+        raise ValueError(f"map_uncertainty must be 'mixture' or 'mean' here, got {map_uncertainty!r}")
+    if isinstance(stellar_map, DeltaMap):
+        return [stellar_map]
+    if isinstance(stellar_map, DeepEnsemble) and map_uncertainty == "mixture":
+        stellar_delta_map(stellar_map)  # checks it is a fitted stellar map
+        return [stellar_delta_map(member) for member in stellar_map.members]
+    return [stellar_delta_map(stellar_map)]
 
 
 def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors: dict | None = None,
                            population: StellarPopulation | None = None, log_mass_range=None, feh_range=None,
-                           n_draws: int = 256, seed: int = 0) -> HierarchicalModel:
+                           method: str = "auto", map_uncertainty: str = "mixture", n_draws: int = 256,
+                           seed: int = 0):
     """Build the hierarchical model for a catalogue with ``luminosity``/``luminosity_err`` [L_sun] columns.
 
     Parameters
@@ -90,7 +123,8 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors
         From :func:`~astrobayes.stars.io.read_stellar_catalog` or
         :func:`~astrobayes.stars.simulate.simulate_field`. Optional
         ``teff``/``teff_err`` [K] and ``radius``/``radius_err`` [R_sun]
-        columns are used when present.
+        columns are used when present. Errors are read as log-normal
+        (``*_err``/value is the 1σ error of the logarithm).
     stellar_map : Regressor, DeepEnsemble or DeltaMap
         The learned map (log_mass, feh) → (log_radius, log_teff), or a
         DeltaMap such as :func:`~astrobayes.stars.emulator.exact_stellar_delta_map`.
@@ -102,11 +136,29 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors
     population : StellarPopulation, optional
         Fixed population values and the IMF family; default a power law
         normalised on the map's mass and [Fe/H] domain.
+    method : {"auto", "grid", "importance"}
+        "grid": exact quadrature (luminosities only); "importance":
+        importance sampling with ``n_draws`` fixed draws per star (any
+        observables). "auto" takes the grid when it can.
+    map_uncertainty : {"mixture", "mean"}
+        For a DeepEnsemble map with ``method="grid"``: "mixture" marginalises
+        over the members, (1/E) Σ_e p(L̂ | σ, α, f_e) for the whole
+        catalogue; "mean" uses the ensemble mean as if it were exact. (The
+        mixture weighs members by how well they fit, which for thousands of
+        stars lets one member win; :func:`infer_stefan_boltzmann`'s default
+        "pool" gives each member equal weight instead.)
     n_draws, seed
-        Importance draws per star, and their seed.
+        Importance draws per star, and their seed (``method="importance"``).
+
+    Returns
+    -------
+    LuminosityGridModel or HierarchicalModel
+        Both have ``log_prob``, ``object_log_likelihood`` and ``sample``.
     """
-    delta = stellar_map if isinstance(stellar_map, DeltaMap) else stellar_delta_map(stellar_map)
-    log_mass_range, feh_range = _map_domain(delta, log_mass_range, feh_range)
+    if method not in ("auto", "grid", "importance"):
+        raise ValueError(f"method must be 'auto', 'grid' or 'importance', got {method!r}")
+    maps = _maps(stellar_map, map_uncertainty)
+    log_mass_range, feh_range = _map_domain(stellar_map, log_mass_range, feh_range)
     free = list(free)
     unknown = sorted(set(free) - set(FREE_PARAMETERS))
     if unknown or "sigma" not in free or len(set(free)) != len(free):
@@ -120,19 +172,38 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors
                                        m_max=10 ** log_mass_range[1], feh_mean=-0.2, feh_width=0.2,
                                        feh_range=feh_range)
     data = _catalog_columns(catalog)
+    extra = sorted({"teff", "radius"} & set(data))
+    if method == "auto":
+        method = "importance" if extra else "grid"
+    if method == "grid":
+        if extra:
+            raise ValueError(f"method='grid' uses luminosities only, but the catalogue has {extra}; use "
+                             "method='importance' (or drop those columns)")
+        return LuminosityGridModel(hyperprior, population, data["luminosity"],
+                                   data["luminosity_err"] / data["luminosity"], maps, log_mass_range, feh_range)
+    if len(maps) > 1:
+        raise ValueError("method='importance' takes one map: pass map_uncertainty='mean' for a deep ensemble, or "
+                         "pool the members' posteriors with infer_stefan_boltzmann")
+    errors = {name: data[f"{name}_err"] / data[name] for name in ("luminosity", *extra)}
+    log_data = {name: np.log(data[name]) for name in ("luminosity", *extra)}
+    columns = {**{f"ln_{k}": v for k, v in log_data.items()}, **{f"r_{k}": v for k, v in errors.items()}}
 
     def measurement(observed, predicted, hyper):
-        log_l = (torch.log(hyper["sigma"]) + _LOG_AREA_OVER_LSUN + 2 * _LN10 * predicted["log_radius"]
-                 + 4 * _LN10 * predicted["log_teff"])
-        total = Normal(torch.exp(log_l), observed["luminosity_err"]).log_prob(observed["luminosity"])
-        if "teff" in observed:
-            total = total + Normal(10 ** predicted["log_teff"], observed["teff_err"]).log_prob(observed["teff"])
-        if "radius" in observed:
-            total = total + Normal(10 ** predicted["log_radius"], observed["radius_err"]).log_prob(observed["radius"])
+        # log-normal errors: ln(value) ~ N(ln(model), r); the Jacobian 1/value makes it a density in the value
+        def term(name, ln_model):
+            r, ln_obs = observed[f"r_{name}"], observed[f"ln_{name}"]
+            return -0.5 * ((ln_obs - ln_model) / r) ** 2 - torch.log(r) - ln_obs - 0.5 * math.log(2 * math.pi)
+
+        total = term("luminosity", torch.log(hyper["sigma"]) + log_area_term(predicted["log_radius"],
+                                                                             predicted["log_teff"]))
+        if "teff" in extra:
+            total = total + term("teff", _LN10 * predicted["log_teff"])
+        if "radius" in extra:
+            total = total + term("radius", _LN10 * predicted["log_radius"])
         return total
 
     proposal = JointPrior([Uniform(*log_mass_range, name="log_mass"), Uniform(*feh_range, name="feh")])
-    return HierarchicalModel(hyperprior, population, measurement, data, proposal, delta, n_draws=n_draws,
+    return HierarchicalModel(hyperprior, population, measurement, columns, proposal, maps[0], n_draws=n_draws,
                              seed=seed)
 
 
@@ -143,14 +214,19 @@ class StefanBoltzmannResult:
     Attributes
     ----------
     mcmc : MCMCResult
-        The emcee run over σ and the free population parameters.
-    model : HierarchicalModel
+        The emcee run over σ and the free population parameters (for a
+        pooled deep ensemble, every member's draws in equal numbers).
+    model : LuminosityGridModel or HierarchicalModel
+        The model (the first member's, for a pooled ensemble).
+    members : list of MCMCResult
+        One run per ensemble member when their posteriors were pooled, else empty.
     sigma : Quantity
         Posterior draws of σ in W m⁻² K⁻⁴.
     """
 
     mcmc: MCMCResult
-    model: HierarchicalModel
+    model: LuminosityGridModel | HierarchicalModel
+    members: list[MCMCResult] = field(default_factory=list)
 
     @property
     def sigma(self) -> u.Quantity:
@@ -167,12 +243,30 @@ class StefanBoltzmannResult:
 
     def __repr__(self) -> str:
         low, median, high = np.percentile(self.sigma.value, [16, 50, 84])
+        pooled = f", pooled over {len(self.members)} maps" if self.members else ""
         return (f"StefanBoltzmannResult(sigma = {median:.4e} +{high - median:.2e} -{median - low:.2e} W m^-2 K^-4, "
-                f"stars={self.model.n_objects}, parameters={self.mcmc.names})")
+                f"stars={self.model.n_objects}, parameters={self.mcmc.names}{pooled})")
+
+
+def _pooled(runs: list[MCMCResult]) -> MCMCResult:
+    """Equal-weight pool of several runs over the same parameters (one per map)."""
+    n = min(len(r.samples) for r in runs)
+    steps = min(len(r.chain) for r in runs)
+    first = runs[0]
+    return MCMCResult(chain=np.concatenate([r.chain[:steps] for r in runs], axis=1),
+                      log_prob=np.concatenate([r.log_prob[:steps] for r in runs], axis=1),
+                      samples=np.concatenate([r.samples[len(r.samples) - n:] for r in runs]),
+                      names=first.names, units=first.units,
+                      acceptance_fraction=np.concatenate([r.acceptance_fraction for r in runs]),
+                      autocorr_time=np.max([r.autocorr_time for r in runs], axis=0),
+                      burn_in=max(r.burn_in for r in runs), thin=max(r.thin for r in runs),
+                      seconds=sum(r.seconds for r in runs),
+                      meta=first.meta | {"map_uncertainty": "pool", "n_maps": len(runs)})
 
 
 def infer_stefan_boltzmann(catalog: QTable, stellar_map, *, n_steps: int = 3000, n_walkers: int | None = None,
-                           seed: int = 0, progress: bool | None = None, **model_options) -> StefanBoltzmannResult:
+                           seed: int = 0, progress: bool | None = None, map_uncertainty: str = "pool",
+                           **model_options) -> StefanBoltzmannResult:
     """Infer σ (and the stellar population) from a catalogue of measured luminosities.
 
     Parameters
@@ -183,20 +277,39 @@ def infer_stefan_boltzmann(catalog: QTable, stellar_map, *, n_steps: int = 3000,
         See :func:`stefan_boltzmann_model`; train one with
         :func:`~astrobayes.stars.emulator.train_stellar_map`.
     n_steps, n_walkers, seed, progress
-        Passed to emcee through :meth:`HierarchicalModel.sample`.
+        Passed to emcee.
+    map_uncertainty : {"pool", "mixture", "mean"}
+        For a DeepEnsemble: "pool" (default) samples the posterior with each
+        member as the map and pools the draws with equal weights, so the
+        spread between members — the network's own uncertainty — widens the
+        posterior; "mixture" and "mean" as in :func:`stefan_boltzmann_model`.
+        Ignored for a single network or DeltaMap.
     **model_options
-        ``free``, ``priors``, ``population``, ``n_draws``, ... of :func:`stefan_boltzmann_model`.
+        ``free``, ``priors``, ``population``, ``method``, ``n_draws``, ... of
+        :func:`stefan_boltzmann_model`.
 
     Examples
     --------
     >>> from astrobayes.stars.emulator import exact_stellar_delta_map
     >>> from astrobayes.stars.simulate import simulate_field
     >>> field = simulate_field(200, seed=3)
-    >>> result = infer_stefan_boltzmann(field, exact_stellar_delta_map(), free=["sigma"], n_draws=64,
-    ...                                 n_steps=600, progress=False)  # doctest: +SKIP
-    >>> result.summary()["name"].tolist()  # doctest: +SKIP
-    ['sigma']
+    >>> result = infer_stefan_boltzmann(field, exact_stellar_delta_map(), free=["sigma"], n_steps=1000,
+    ...                                 progress=False)
+    >>> result.summary()["name"].tolist(), str(result.sigma.unit)
+    (['sigma'], 'W / (m2 K4)')
     """
-    model = stefan_boltzmann_model(catalog, stellar_map, seed=seed, **model_options)
-    mcmc = model.sample(n_walkers=n_walkers, n_steps=n_steps, seed=seed, progress=progress)
-    return StefanBoltzmannResult(mcmc, model)
+    if map_uncertainty not in ("pool", "mixture", "mean"):
+        raise ValueError(f"map_uncertainty must be 'pool', 'mixture' or 'mean', got {map_uncertainty!r}")
+    sample = {"n_walkers": n_walkers, "n_steps": n_steps, "seed": seed, "progress": progress}
+    if map_uncertainty == "pool" and isinstance(stellar_map, DeepEnsemble):
+        domain = getattr(stellar_map, "stellar_map_domain", None) or {}
+        model_options.setdefault("log_mass_range", domain.get("log_mass_range"))
+        model_options.setdefault("feh_range", domain.get("feh_range"))
+        models = [stefan_boltzmann_model(catalog, stellar_delta_map(member), seed=seed, **model_options)
+                  for member in stellar_map.members]
+        runs = [model.sample(**sample) for model in models]
+        return StefanBoltzmannResult(_pooled(runs), models[0], runs)
+    model = stefan_boltzmann_model(catalog, stellar_map, seed=seed,
+                                   map_uncertainty="mixture" if map_uncertainty == "pool" else map_uncertainty,
+                                   **model_options)
+    return StefanBoltzmannResult(model.sample(**sample), model)

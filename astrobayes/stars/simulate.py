@@ -61,9 +61,11 @@ def simulate_field(n_stars: int, *, sigma=const.sigma_sb, population: StellarPop
         Default :func:`default_population` (Salpeter slope on 0.5–20 M_sun,
         [Fe/H] ~ N(−0.2, 0.2²) truncated to −1…+0.15).
     luminosity_error, teff_error, radius_error : float or None
-        Fractional Gaussian measurement errors; None leaves that observable
-        out (only the luminosity is required). The reported ``*_err`` is the
-        true error, fraction × true value, as a survey's flux error would be.
+        Fractional measurement errors r; None leaves that observable out
+        (only the luminosity is required). Errors are log-normal, ln(observed)
+        = ln(true) + r·ε with ε ~ N(0, 1), as a magnitude error is, and the
+        reported ``*_err`` is r × observed (so ``*_err``/value is r again; the
+        reported error does not leak the true value).
     seed : int, optional
 
     Returns
@@ -104,12 +106,10 @@ def simulate_field(n_stars: int, *, sigma=const.sigma_sb, population: StellarPop
         fraction = errors[f"{name}_error"]
         if fraction is None:
             continue
-        scale = fraction * truth
-        observed = truth + scale * rng.normal(size=n_stars)
-        # a Gaussian error of a few per cent never reaches zero, but a large one can: redraw those rows
-        while np.any(bad := observed <= 0):
-            observed[bad] = truth[bad] + scale[bad] * rng.normal(size=int(bad.sum()))
-        table[name], table[f"{name}_err"] = observed, scale
+        # log-normal: ln(observed) = ln(truth) + fraction·ε, reported with err = fraction × observed, so that
+        # err/observed gives back the error of ln(observed) (a magnitude-like error, 1.0857 × fraction in mag)
+        observed = truth * np.exp(fraction * rng.normal(size=n_stars))
+        table[name], table[f"{name}_err"] = observed, fraction * observed
     table["true_mass"] = 10 ** stars["log_mass"] * u.M_sun
     table["true_feh"] = stars["feh"]
     table["true_radius"], table["true_teff"], table["true_luminosity"] = radius, teff, luminosity
