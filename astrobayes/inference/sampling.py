@@ -195,6 +195,10 @@ class MCMCResult:
 
     def to_arviz(self):
         """The post-burn-in chain as arviz ``InferenceData`` (walkers as chains)."""
+        if self.meta.get("pooled_runs"):
+            raise ValueError(f"this result pools {self.meta['pooled_runs']} independent runs; arviz would read their "
+                             "walkers as chains of one run (and its R-hat as non-convergence): convert each run "
+                             "separately")
         try:
             import arviz
         except ImportError:

@@ -16,7 +16,7 @@ Two ways to do the per-star integrals:
   quadrature on a fixed (log M, [Fe/H]) grid through the intrinsic luminosity
   function (:class:`~astrobayes.stars.grid.LuminosityGridModel`); no Monte
   Carlo noise, cost linear in N. It can marginalise over the members of a
-  deep ensemble of maps (``map_uncertainty="members"``).
+  deep ensemble of maps (``map_uncertainty="mixture"``).
 * ``method="importance"``: fixed per-star importance draws
   (:class:`~astrobayes.inference.hierarchical.HierarchicalModel`); the only
   choice when measured T_eff or R, which the catalogue may carry, enter the
@@ -113,7 +113,7 @@ def _maps(stellar_map, map_uncertainty: str) -> list[DeltaMap]:
 
 def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors: dict | None = None,
                            population: StellarPopulation | None = None, log_mass_range=None, feh_range=None,
-                           method: str = "auto", map_uncertainty: str = "mixture", n_draws: int = 256,
+                           method: str = "auto", map_uncertainty: str | None = None, n_draws: int = 256,
                            seed: int = 0):
     """Build the hierarchical model for a catalogue with ``luminosity``/``luminosity_err`` [L_sun] columns.
 
@@ -140,8 +140,9 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors
         "grid": exact quadrature (luminosities only); "importance":
         importance sampling with ``n_draws`` fixed draws per star (any
         observables). "auto" takes the grid when it can.
-    map_uncertainty : {"mixture", "mean"}
-        For a DeepEnsemble map with ``method="grid"``: "mixture" marginalises
+    map_uncertainty : {"mixture", "mean"} or None
+        For a DeepEnsemble map. None: "mixture" with the grid, "mean" with
+        importance sampling (which takes one map). "mixture" (grid only) marginalises
         over the members, (1/E) Σ_e p(L̂ | σ, α, f_e) for the whole
         catalogue; "mean" uses the ensemble mean as if it were exact. (The
         mixture weighs members by how well they fit, which for thousands of
@@ -157,7 +158,6 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors
     """
     if method not in ("auto", "grid", "importance"):
         raise ValueError(f"method must be 'auto', 'grid' or 'importance', got {method!r}")
-    maps = _maps(stellar_map, map_uncertainty)
     log_mass_range, feh_range = _map_domain(stellar_map, log_mass_range, feh_range)
     free = list(free)
     unknown = sorted(set(free) - set(FREE_PARAMETERS))
@@ -175,6 +175,9 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors
     extra = sorted({"teff", "radius"} & set(data))
     if method == "auto":
         method = "importance" if extra else "grid"
+    if map_uncertainty is None:
+        map_uncertainty = "mixture" if method == "grid" else "mean"
+    maps = _maps(stellar_map, map_uncertainty)
     if method == "grid":
         if extra:
             raise ValueError(f"method='grid' uses luminosities only, but the catalogue has {extra}; use "
@@ -261,7 +264,7 @@ def _pooled(runs: list[MCMCResult]) -> MCMCResult:
                       autocorr_time=np.max([r.autocorr_time for r in runs], axis=0),
                       burn_in=max(r.burn_in for r in runs), thin=max(r.thin for r in runs),
                       seconds=sum(r.seconds for r in runs),
-                      meta=first.meta | {"map_uncertainty": "pool", "n_maps": len(runs)})
+                      meta=first.meta | {"map_uncertainty": "pool", "n_maps": len(runs), "pooled_runs": len(runs)})
 
 
 def infer_stefan_boltzmann(catalog: QTable, stellar_map, *, n_steps: int = 3000, n_walkers: int | None = None,

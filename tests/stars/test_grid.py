@@ -102,7 +102,7 @@ def test_population_reaching_beyond_the_domain_is_reported():
                                    feh_width=0.2, feh_range=DEFAULT_FEH_RANGE)
     model = _grid_model(simulate_field(30, seed=6), population=population,
                         hyperprior=JointPrior([LogUniform(1e-8, 1e-7, name="sigma")]))
-    # the fraction of a Salpeter IMF on 0.3–20 M_sun that lies above 0.5 M_sun: (0.5^-1.35 − 20^-1.35)/(0.3^-1.35 − 20^-1.35)
+    # the fraction of a Salpeter IMF on 0.3–20 M_sun that lies above 0.5 M_sun
     inside = (0.5**-1.35 - 20**-1.35) / (0.3**-1.35 - 20**-1.35)
     assert float(model.population_mass(torch.tensor([[SIGMA_SB]]))[0]) == pytest.approx(inside, rel=2e-3)
     with pytest.warns(RuntimeWarning, match="outside the stellar map's domain"):
@@ -148,5 +148,42 @@ def test_stars_no_sigma_can_explain_are_named():
     # a 10⁶ L_sun supergiant among ZAMS stars: a 20 M_sun ZAMS star has ~4·10⁴ L_sun, ~7·10⁴ even for σ = 1e-7
     field["luminosity"][3] = 1e6 * field["luminosity"].unit
     field["luminosity_err"][3] = 5e4 * field["luminosity"].unit
-    with pytest.raises(ValueError, match=r"stars \[3\] are too bright"):
+    with pytest.raises(ValueError, match=r"catalogue rows \[3\] cannot be made"):
         _grid_model(field)
+    # with σ up to 1e-4 a σ exists that makes the supergiant, but then the faint stars cannot be made: the blame
+    # goes to the one star outside the σ interval shared by the most stars
+    with pytest.raises(ValueError, match=r"catalogue rows \[3\] cannot be made"):
+        _grid_model(field, hyperprior=JointPrior([LogUniform(1e-8, 1e-4, name="sigma")]))
+
+
+def test_narrow_metallicity_at_the_domain_edge_integrates_to_one():
+    """The [Fe/H] quadrature (3 Gauss–Legendre nodes per cell) on a 0.02 dex wide distribution cut by the domain
+    edge: the population mass on the grid is 1 within 1e-4 (the midpoint rule on 48 cells gave 1.019)."""
+    hyperprior = JointPrior([LogUniform(1e-8, 1e-7, name="sigma"), Uniform(-1.0, 0.15, name="feh_mean"),
+                             Uniform(0.02, 0.6, name="feh_width")])
+    model = _grid_model(simulate_field(30, seed=9), hyperprior=hyperprior)
+    theta = torch.tensor([[SIGMA_SB, mean, width] for mean in (-0.98, -0.4, 0.13) for width in (0.02, 0.03, 0.3)])
+    assert torch.allclose(model.population_mass(theta), torch.ones(len(theta), dtype=torch.float64), atol=1e-4)
+
+
+def test_deep_ensemble_members_are_pooled_with_equal_weights():
+    from astrobayes.stars import infer_stefan_boltzmann, train_stellar_map
+
+    ensemble = train_stellar_map(n_train=500, hidden=(32, 32), ensemble=2, epochs=60, progress=False, seed=0)
+    field = simulate_field(60, seed=10)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "the chain is only", RuntimeWarning)
+        result = infer_stefan_boltzmann(field, ensemble, free=["sigma"], n_steps=200, n_walkers=8, progress=False)
+    assert len(result.members) == 2 and result.mcmc.meta["pooled_runs"] == 2
+    n = len(result.mcmc.samples) // 2
+    for half, member in zip((result.mcmc.samples[:n], result.mcmc.samples[n:]), result.members):
+        assert np.array_equal(half, member.samples[len(member.samples) - n:])  # equal numbers from each member
+    assert "pooled over 2 maps" in repr(result)
+    with pytest.raises(ValueError, match="pools 2 independent runs"):
+        result.mcmc.to_arviz()
+    # importance sampling takes one map: the ensemble mean by default, a clear error when the mixture is asked for
+    teff_field = simulate_field(10, teff_error=0.01, seed=0)
+    assert len(stefan_boltzmann_model(teff_field, ensemble, n_draws=8).delta_maps) == 1
+    with pytest.raises(ValueError, match="takes one map"):
+        stefan_boltzmann_model(teff_field, ensemble, map_uncertainty="mixture")
+    assert len(stefan_boltzmann_model(field, ensemble).maps) == 2  # grid: the mixture of members
