@@ -66,11 +66,11 @@ def _one(task: tuple[int, int, int, list[str]]) -> dict:
 
 def _band(n: int, p: float) -> tuple[float, float]:
     half = 3 * math.sqrt(n * p * (1 - p))
-    return (n * p - half) / n, (n * p + half) / n
+    return max(0.0, (n * p - half) / n), min(1.0, (n * p + half) / n)  # a fraction cannot leave [0, 1]
 
 
 def summarise(rows: list[dict], free: list[str]) -> str:
-    lines = ["| N stars | parameter | fields | 68 % coverage | 95 % coverage | mean posterior std | "
+    lines = ["| N stars | parameter | fields | 68 % coverage | 95 % coverage | mean posterior std (/ truth) | "
              "median seconds |", "|---|---|---|---|---|---|---|"]
     widths = {}
     for n_stars in sorted({r["n_stars"] for r in rows}):
@@ -85,9 +85,18 @@ def summarise(rows: list[dict], free: list[str]) -> str:
                 cells.append(f"{covered:.3f} (band {low:.3f}–{high:.3f}){flag}")
             std = np.mean([r[name]["std"] for r in subset])
             widths[(n_stars, name)] = std
-            lines.append(f"| {n_stars} | {name} | {len(subset)} | {cells[0]} | {cells[1]} | {std:.4g} | "
+            relative = std / np.mean([r[name]["truth"] for r in subset])
+            lines.append(f"| {n_stars} | {name} | {len(subset)} | {cells[0]} | {cells[1]} | {std:.4g} ({relative:.2%}) | "
                          f"{np.median([r['seconds'] for r in subset]):.1f} |")
     sizes = sorted({r["n_stars"] for r in rows})
+    lines.append("")
+    for n_stars in sizes:
+        subset = [r for r in rows if r["n_stars"] == n_stars]
+        for name in free:
+            counts = np.histogram([r[name]["rank"] for r in subset], bins=5, range=(0, 1))[0]
+            taus = [r[name]["tau"] for r in subset]
+            lines.append(f"N={n_stars} {name}: truth ranks in five bins of 0.2: {'/'.join(map(str, counts))}; "
+                         f"τ {min(taus):.1f}–{max(taus):.1f} steps")
     if len(sizes) == 2:
         lines.append("")
         for name in free:

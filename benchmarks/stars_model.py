@@ -212,14 +212,15 @@ def to_markdown_grid(results: list[dict], env: dict, args, map_label: str, loads
               f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC; 1-minute load average before each size: "
               f"{', '.join(loads)}."), "",
              "| stars N | walker log-probs / s | s per call (min–max) | µs per walker·star | map calls in calls | R "
-             "| build [s] | map calls / rows in build | grid | peak RSS +MiB build / calls |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+             "| build [s] | map calls / rows in build | grid | peak RSS +MiB build / calls "
+             "| 3000 steps × 32 walkers [min] |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for r in results:
         lines.append(f"| {r['n']:,} | {WALKERS / r['call_s']:,.0f} | {r['call_s']:.4f} ({r['call_range'][0]:.3g}–"
                      f"{r['call_range'][1]:.3g}) | {1e6 * r['call_s'] / (WALKERS * r['n']):.2f} "
                      f"| {r['map_calls_timed']} | {r['repeats']} | {r['build_s']:.2f} "
                      f"| {r['map_calls_build']} / {r['map_rows_build']:,} | {r['grid']} "
-                     f"| {r['build_peak_mib']:.0f} / {r['call_peak_mib']:.0f} |")
+                     f"| {r['build_peak_mib']:.0f} / {r['call_peak_mib']:.0f} | {6000 * r['call_s'] / 60:.1f} |")
     return _with_scaling(lines, results)
 
 

@@ -30,10 +30,11 @@ class Masked(NamedTuple):
     mask: torch.Tensor
 
 
-def _describe_rows(bad_rows: np.ndarray, limit: int = 10) -> str:
+def describe_rows(bad_rows: np.ndarray, limit: int = 10) -> str:
+    """"3, 7, ... (12 more)": the first ``limit`` row indices of a problem, for error messages."""
     shown = ", ".join(str(int(i)) for i in bad_rows[:limit])
     more = f", ... ({len(bad_rows) - limit} more)" if len(bad_rows) > limit else ""
-    return f"indices {shown}{more}"
+    return f"{shown}{more}"
 
 
 def as_tensor(
@@ -113,7 +114,7 @@ def as_tensor(
         finite = torch.isfinite(tensor).reshape(tensor.shape[0], -1).all(dim=1)
         if not finite.all():
             bad = torch.nonzero(~finite).flatten().numpy()
-            raise ValueError(f"{name} has {len(bad)} row(s) with NaN or inf ({_describe_rows(bad)})")
+            raise ValueError(f"{name} has {len(bad)} row(s) with NaN or inf (indices {describe_rows(bad)})")
     return tensor
 
 
@@ -132,11 +133,11 @@ def as_inputs(x, name: str = "x", *, ndim=None) -> torch.Tensor | Masked:
         observed = values[mask]
         if not torch.isfinite(observed).all():
             rows = torch.nonzero((~torch.isfinite(values) & mask[..., None]).any(-1).any(-1)).flatten().numpy()
-            raise ValueError(f"{name} has {len(rows)} object(s) with NaN or inf in observed entries ({_describe_rows(rows)})")
+            raise ValueError(f"{name} has {len(rows)} object(s) with NaN or inf in observed entries (indices {describe_rows(rows)})")
         empty = ~mask.any(dim=1)
         if empty.any():
             rows = torch.nonzero(empty).flatten().numpy()
-            raise ValueError(f"{name} has {len(rows)} object(s) with no observed entries ({_describe_rows(rows)})")
+            raise ValueError(f"{name} has {len(rows)} object(s) with no observed entries (indices {describe_rows(rows)})")
         values = torch.where(mask[..., None], values, torch.zeros((), dtype=values.dtype))
         return Masked(values, mask)
     return as_tensor(x, name, ndim=ndim)

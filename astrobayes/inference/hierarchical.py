@@ -140,6 +140,7 @@ class HierarchicalModel(ImportanceChecks):
         self.latent_names = list(proposal.names)
         self._check_names()
         self._cache: dict | None = None
+        self._prior_fitted: dict | None = None  # the adaptive draws fitted at prior α: adapt() refits from these
 
     def _check_names(self) -> None:
         seen = {name: "latent" for name in self.latent_names}
@@ -177,6 +178,7 @@ class HierarchicalModel(ImportanceChecks):
                 pilot_cache = self._make_cache(pilot, self.proposal.log_prob(pilot))
                 pilot_cache["proposal_draws"] = pilot
                 cache = self._adapted(pilot_cache, self.hyperprior.sample(_N_PILOT_HYPER, seed=self.seed + 1))
+                self._prior_fitted = cache
             else:
                 sets = self.n_objects if self.draws == "per_object" else 1
                 draws = self.proposal.sample((sets, self.n_draws), seed=self.seed)
@@ -185,21 +187,20 @@ class HierarchicalModel(ImportanceChecks):
             self._cache = cache  # only once complete: a failure above leaves no half-built cache behind
         return self._cache
 
-    def _adapted(self, pilot_cache: dict, alphas: torch.Tensor, iterations: int = 2) -> dict:
+    def _adapted(self, pilot_cache: dict, alphas: torch.Tensor, iterations: int = 2, first_round: int = 0) -> dict:
         """A new cache of defensive per-object draws fitted to the pilot's weights, mixed over ``alphas``.
 
         Each iteration refits to the weights of the previous one's draws,
         which resolve a narrow likelihood far better than the broad pilot.
         """
-        for _ in range(iterations):
+        for iteration in range(iterations):
             # reduced over α chunk by chunk: the full (α, N, K₀) array would need 16·N·K₀ floats
             step = max(1, self.max_elements // (len(alphas) * pilot_cache["log_q"].shape[-1]))
             log_w = torch.cat([torch.logsumexp(self._log_weights(alphas, slice(s, s + step), pilot_cache), dim=0)
                                for s in range(0, self.n_objects, step)])  # (N, K₀)
             pilot = torch.stack([pilot_cache["predicted"][name] for name in self.latent_names], dim=-1)
-            self._adapt_round = getattr(self, "_adapt_round", 0) + 1
             draws, log_q = defensive_proposal(pilot, log_w, self.proposal, self.n_draws,
-                                              seed=self.seed + 2 * self._adapt_round)
+                                              seed=self.seed + 2 * (first_round + iteration + 1))
             cache = self._make_cache(draws, log_q)
             cache["proposal_draws"] = pilot_cache["proposal_draws"]
             pilot_cache = cache
@@ -219,7 +220,9 @@ class HierarchicalModel(ImportanceChecks):
         if self.draws != "adaptive":
             raise ValueError(f"adapt() needs draws='adaptive', this model has draws={self.draws!r}")
         alphas = self._theta(alphas)
-        self._cache = self._adapted(self._draws(), alphas)
+        cache = self._draws()
+        # always from the prior-fitted draws, with fixed seeds: the same α give the same draws, whatever ran before
+        self._cache = self._adapted(self._prior_fitted or cache, alphas, first_round=2)
 
     def _all_log_weights(self, theta: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
         """Log importance weights of every object, (m, N, K), in memory-bounded chunks."""

@@ -188,6 +188,7 @@ class LuminosityGridModel:
         self._log_cell = log_cell[None].repeat(n_mass, 1).reshape(1, -1)
         self.grid_shape = (n_mass, len(feh_nodes))
         ell = self._ell(self._latents["log_mass"][0], self._latents["feh"][0])  # (E, nodes)
+        self._ell_limits = torch.stack([ell.min(dim=1).values, ell.max(dim=1).values], dim=1)  # (E, 2)
         # the ℓ histogram: bins of r_min/2, with room for the widest kernel beyond the nodes
         self.bin_width = r_min / 2
         self._kernel_r = torch.sqrt(self._r**2 - self.bin_width**2 / 6)
@@ -203,11 +204,11 @@ class LuminosityGridModel:
         j = self.hyperprior.names.index("sigma")
         prior = tuple(math.log(float(torch.as_tensor(b)[j])) for b in (self.hyperprior.low, self.hyperprior.high))
         reach = _KERNEL_SIGMAS * self._r
-        ell = self._bin0 + self.bin_width * (self._left.to(torch.float64) + self._share)  # (E, nodes)
         best = None
         for e in range(len(self.maps)):
-            low = self._ln_l - float(ell[e].max()) - reach  # ln σ above which star i can be made at all
-            high = self._ln_l - float(ell[e].min()) + reach
+            ell_min, ell_max = self._ell_limits[e].tolist()
+            low = self._ln_l - ell_max - reach  # ln σ above which star i can be made at all
+            high = self._ln_l - ell_min + reach
             lo, hi = max(float(low.max()), prior[0]), min(float(high.min()), prior[1])
             if lo < hi:
                 best = (min(lo, best[0]), max(hi, best[1])) if best else (lo, hi)

@@ -37,6 +37,8 @@ import numpy as np
 from astropy.io.registry import IORegistryError
 from astropy.table import QTable, Table
 
+from astrobayes.core.validation import describe_rows
+
 __all__ = ["STANDARD_UNITS", "read_stellar_catalog", "write_stellar_catalog"]
 
 #: standard column name → (unit, what it is, whether it must be positive)
@@ -50,11 +52,6 @@ STANDARD_UNITS = {
     "parallax": (u.mas, "a parallax (an angle such as mas)", False),
     "parallax_err": (u.mas, "a parallax uncertainty (an angle such as mas)", True),
 }
-
-
-def _describe_rows(rows: np.ndarray, limit: int = 10) -> str:
-    shown = ", ".join(str(int(i)) for i in rows[:limit])
-    return shown + (f", ... ({len(rows) - limit} more)" if len(rows) > limit else "")
 
 
 def _as_qtable(source, format: str | None) -> tuple[QTable, str]:
@@ -224,7 +221,7 @@ def read_stellar_catalog(source, *, luminosity: str = "luminosity", luminosity_e
     if dropped.size:
         involved = [requested[s][0] for s, q in columns.items() if not np.isfinite(q.value).all()]
         message = (f"{dropped.size} of {len(table)} row(s) with NaN, inf or masked values in column(s) {involved} "
-                   f"(rows {_describe_rows(dropped)})")
+                   f"(rows {describe_rows(dropped)})")
         if not drop_nan:
             raise ValueError(f"the catalog has {message}; pass drop_nan=True to drop them")
         warnings.warn(f"dropping {message}", UserWarning, stacklevel=2)
@@ -241,7 +238,7 @@ def read_stellar_catalog(source, *, luminosity: str = "luminosity", luminosity_e
         if rows.size:
             what = "uncertainties" if standard.endswith("_err") else "values"
             raise ValueError(f"column {requested[standard][0]!r} ({standard}) has {rows.size} non-positive "
-                             f"{what} (rows {_describe_rows(rows)}); {standard} must be positive")
+                             f"{what} (rows {describe_rows(rows)}); {standard} must be positive")
 
     out = table[keep] if dropped.size else table
     for standard, quantity in columns.items():

@@ -41,10 +41,10 @@ from astrobayes.inference.hierarchical import HierarchicalModel
 from astrobayes.inference.priors import JointPrior, LogUniform, Uniform
 from astrobayes.inference.sampling import MCMCResult
 from astrobayes.estimators.ensemble import DeepEnsemble
-from astrobayes.stars.emulator import DEFAULT_FEH_RANGE, DEFAULT_LOG_MASS_RANGE, stellar_delta_map
+from astrobayes.stars.emulator import DEFAULT_FEH_RANGE, DEFAULT_LOG_MASS_RANGE, _check_map, stellar_delta_map
 from astrobayes.stars.grid import LuminosityGridModel, log_area_term
 from astrobayes.stars.population import StellarPopulation
-from astrobayes.stars.simulate import SIGMA_UNIT
+from astrobayes.stars.simulate import SIGMA_UNIT, default_population
 
 __all__ = ["FREE_PARAMETERS", "StefanBoltzmannResult", "default_priors", "infer_stefan_boltzmann",
            "stefan_boltzmann_model"]
@@ -106,7 +106,7 @@ def _maps(stellar_map, map_uncertainty: str) -> list[DeltaMap]:
     if isinstance(stellar_map, DeltaMap):
         return [stellar_map]
     if isinstance(stellar_map, DeepEnsemble) and map_uncertainty == "mixture":
-        stellar_delta_map(stellar_map)  # checks it is a fitted stellar map
+        _check_map(stellar_map)
         return [stellar_delta_map(member) for member in stellar_map.members]
     return [stellar_delta_map(stellar_map)]
 
@@ -168,9 +168,7 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=FREE_PARAMETERS, priors
     if hyperprior.names != free:
         raise ValueError(f"priors must be named after their parameter: got names {hyperprior.names} for {free}")
     if population is None:
-        population = StellarPopulation("powerlaw", imf_slope=2.35, m_min=10 ** log_mass_range[0],
-                                       m_max=10 ** log_mass_range[1], feh_mean=-0.2, feh_width=0.2,
-                                       feh_range=feh_range)
+        population = default_population(log_mass_range=log_mass_range, feh_range=feh_range)
     data = _catalog_columns(catalog)
     extra = sorted({"teff", "radius"} & set(data))
     if method == "auto":
@@ -305,9 +303,9 @@ def infer_stefan_boltzmann(catalog: QTable, stellar_map, *, n_steps: int = 3000,
         raise ValueError(f"map_uncertainty must be 'pool', 'mixture' or 'mean', got {map_uncertainty!r}")
     sample = {"n_walkers": n_walkers, "n_steps": n_steps, "seed": seed, "progress": progress}
     if map_uncertainty == "pool" and isinstance(stellar_map, DeepEnsemble):
-        domain = getattr(stellar_map, "stellar_map_domain", None) or {}
-        model_options.setdefault("log_mass_range", domain.get("log_mass_range"))
-        model_options.setdefault("feh_range", domain.get("feh_range"))
+        # the members carry no domain of their own: take the ensemble's
+        model_options["log_mass_range"], model_options["feh_range"] = _map_domain(
+            stellar_map, model_options.get("log_mass_range"), model_options.get("feh_range"))
         models = [stefan_boltzmann_model(catalog, stellar_delta_map(member), seed=seed, **model_options)
                   for member in stellar_map.members]
         runs = [model.sample(**sample) for model in models]

@@ -433,7 +433,6 @@ class StellarPopulation:
         if feh_range is not None and len(feh_range) != 2:
             raise ValueError(f"feh_range must be (feh_min, feh_max), got {feh_range!r}")
         self.feh_range = None if feh_range is None else _feh_limits(*feh_range)
-        self._feh_limits = self.feh_range or (None, None)
 
     def _values(self, hyper: Mapping | None) -> dict:
         values = dict(self.fixed)
@@ -455,7 +454,7 @@ class StellarPopulation:
             raise ValueError(f"latents must hold 'log_mass' and 'feh'; missing {missing}")
         values = self._values(hyper)
         return (self._imf_log_prob(latents["log_mass"], values)
-                + metallicity_log_prob(latents["feh"], values["feh_mean"], values["feh_width"], *self._feh_limits))
+                + metallicity_log_prob(latents["feh"], values["feh_mean"], values["feh_width"], *(self.feh_range or (None, None))))
 
     __call__ = log_prob
 
@@ -471,7 +470,8 @@ class StellarPopulation:
                                          slopes=(*KROUPA_SLOPES[:-1], values["imf_slope"]))
         else:
             log_mass = sample_powerlaw_imf(n, values["imf_slope"], values["m_min"], values["m_max"], generator)
-        feh = sample_metallicity(n, values["feh_mean"], values["feh_width"], *self._feh_limits, rng=generator)
+        feh = sample_metallicity(n, values["feh_mean"], values["feh_width"], *(self.feh_range or (None, None)),
+                                 rng=generator)
         return {"log_mass": log_mass, "feh": feh}
 
     def __repr__(self) -> str:

@@ -24,11 +24,12 @@ __all__ = ["SIGMA_UNIT", "default_population", "luminosity_from_sigma", "simulat
 SIGMA_UNIT = u.W / u.m**2 / u.K**4
 
 
-def default_population(imf_slope: float = 2.35, feh_mean: float = -0.2, feh_width: float = 0.2) -> StellarPopulation:
-    """A power-law IMF and a normal [Fe/H], both normalised on the default stellar-map domain."""
-    return StellarPopulation("powerlaw", imf_slope=imf_slope, m_min=10 ** DEFAULT_LOG_MASS_RANGE[0],
-                             m_max=10 ** DEFAULT_LOG_MASS_RANGE[1], feh_mean=feh_mean, feh_width=feh_width,
-                             feh_range=DEFAULT_FEH_RANGE)
+def default_population(imf_slope: float = 2.35, feh_mean: float = -0.2, feh_width: float = 0.2, *,
+                       log_mass_range=DEFAULT_LOG_MASS_RANGE, feh_range=DEFAULT_FEH_RANGE) -> StellarPopulation:
+    """A power-law IMF and a normal [Fe/H], both normalised on a stellar-map domain (by default the default one)."""
+    return StellarPopulation("powerlaw", imf_slope=imf_slope, m_min=10 ** log_mass_range[0],
+                             m_max=10 ** log_mass_range[1], feh_mean=feh_mean, feh_width=feh_width,
+                             feh_range=feh_range)
 
 
 def luminosity_from_sigma(sigma, radius, teff) -> u.Quantity:

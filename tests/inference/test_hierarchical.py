@@ -155,6 +155,10 @@ def test_network_runs_once_per_draw_not_per_mcmc_step():
     with pytest.warns(RuntimeWarning, match="chain is only"):
         model.sample(n_steps=200, adapt_steps=50, progress=False)  # 100 pilot + 400 MCMC calls
     assert (delta.n_calls, delta.n_rows) == (2, 2 * 30 * 64)  # only the two proposal refits after the pilot
+    with pytest.warns(RuntimeWarning, match="chain is only"):
+        again = model.sample(n_steps=200, adapt_steps=50, progress=False)
+    with pytest.warns(RuntimeWarning, match="chain is only"):
+        assert np.array_equal(model.sample(n_steps=200, adapt_steps=50, progress=False).samples, again.samples)
     for draws, rows in (("shared", 64), ("per_object", 30 * 64)):
         delta.reset_counters()
         conjugate_model(conjugate_data(30), delta, n_draws=64, draws=draws).log_prob(torch.tensor([[0.1]]))

@@ -18,8 +18,10 @@ SIGMA_SB = const.sigma_sb.to_value(SIGMA_UNIT)
 def test_simulated_field_obeys_its_own_stefan_boltzmann_law():
     field = simulate_field(300, sigma=2 * const.sigma_sb, teff_error=0.01, seed=4)
     assert field["luminosity"].unit == u.L_sun and field["teff"].unit == u.K
-    expected = luminosity_from_sigma(2 * SIGMA_SB, field["true_radius"], field["true_teff"])
+    # L = σ 4πR²T⁴ written out with astropy's constants, independently of simulate.luminosity_from_sigma
+    expected = (2 * const.sigma_sb * 4 * np.pi * field["true_radius"] ** 2 * field["true_teff"] ** 4).to(u.L_sun)
     assert np.allclose(field["true_luminosity"], expected, rtol=1e-12)
+    assert u.allclose(luminosity_from_sigma(SIGMA_SB, 1 * u.R_sun, 5772 * u.K), 1 * u.L_sun, rtol=0.01)  # the Sun
     # twice the physical σ: twice the ZAMS luminosity of the same star
     zams_l = (4 * np.pi * const.sigma_sb * field["true_radius"] ** 2 * field["true_teff"] ** 4).to(u.L_sun)
     assert np.allclose(field["true_luminosity"] / zams_l, 2.0, rtol=1e-10)
