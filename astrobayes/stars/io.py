@@ -28,15 +28,14 @@ radii, and non-positive uncertainties.
 """
 from __future__ import annotations
 
-import os
 import warnings
-from pathlib import Path
+from pathlib import Path  # noqa: F401  (used by the doctest)
 
 import astropy.units as u
 import numpy as np
-from astropy.io.registry import IORegistryError
-from astropy.table import QTable, Table
+from astropy.table import QTable
 
+from astrobayes.core.tables import check_columns, column_values, read_table, resolve_unit, write_table
 from astrobayes.core.validation import describe_rows
 
 __all__ = ["STANDARD_UNITS", "read_stellar_catalog", "write_stellar_catalog"]
@@ -52,79 +51,6 @@ STANDARD_UNITS = {
     "parallax": (u.mas, "a parallax (an angle such as mas)", False),
     "parallax_err": (u.mas, "a parallax uncertainty (an angle such as mas)", True),
 }
-
-
-def _as_qtable(source, format: str | None) -> tuple[QTable, str]:
-    """The source as a new QTable, and a short description of where it came from."""
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"no stellar catalog at {str(path)!r}")
-        try:
-            return QTable.read(path, format=format), str(path)
-        except (OSError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, IORegistryError) as err:
-            # astropy raises many kinds for unreadable files; say which file and why
-            raise ValueError(f"could not read {str(path)!r} as a table ({type(err).__name__}: {err}); "
-                             "ECSV, FITS and CSV are supported, pass format= if the suffix is unusual") from None
-    if isinstance(source, Table):
-        return QTable(source, copy=True), f"an astropy {type(source).__name__}"
-    if hasattr(source, "columns") and hasattr(source, "to_numpy"):  # a pandas DataFrame
-        return QTable.from_pandas(source), "a pandas DataFrame"
-    raise TypeError(f"source must be a path to an ECSV/FITS/CSV file, an astropy Table/QTable or a pandas "
-                    f"DataFrame, got {type(source).__name__}")
-
-
-def _column_values(table: QTable, name: str) -> tuple[np.ndarray, u.UnitBase | None]:
-    """Float values of a column (NaN where masked) and its unit (None when it has none)."""
-    column = table[name]
-    unit = getattr(column, "unit", None)
-    if isinstance(column, u.Quantity):
-        mask = np.asarray(getattr(column, "mask", False))
-        column = getattr(column, "unmasked", column).value
-    else:
-        mask = np.ma.getmaskarray(column)
-        column = np.ma.getdata(column)
-    array = np.asarray(column)
-    if array.dtype.kind not in "fiu":
-        raise ValueError(f"column {name!r} must be numeric, got dtype {array.dtype} (e.g. {array.flat[0]!r})")
-    if array.ndim != 1:
-        raise ValueError(f"column {name!r} must hold one number per star, got shape {array.shape}")
-    values = array.astype(np.float64)
-    values[np.broadcast_to(mask, values.shape)] = np.nan
-    if unit is not None and u.Unit(unit) == u.dimensionless_unscaled:
-        unit = None  # a dimensionless number is as unit-less as a CSV column
-    return values, unit
-
-
-def _resolve_unit(name: str, standard: str, unit, given, given_arg: str) -> u.UnitBase:
-    """The unit of a column: its own, else the one given as ``<quantity>_unit=``, else an error."""
-    target, kind, _ = STANDARD_UNITS[standard]
-    if given is not None:
-        try:
-            given = u.Unit(given)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{given_arg}={given!r} is not a unit astropy understands ({err})") from None
-    if unit is None:
-        if given is None:
-            quantity = standard.removesuffix("_err")
-            raise ValueError(f"column {name!r} ({standard}) has no unit; CSV files and DataFrames carry none. "
-                             f"Pass {given_arg}= (e.g. {given_arg}={target.to_string()!r}) or use a table with "
-                             f"units (ECSV, FITS, QTable) for the {quantity} columns")
-        unit = given
-    elif given is not None and u.Unit(unit) != given:
-        raise ValueError(f"column {name!r} already has unit {unit}, but {given_arg}={given.to_string()!r} was "
-                         "given; drop the argument or fix the column's unit")
-    unit = u.Unit(unit) if not isinstance(unit, u.UnitBase) else unit
-    if isinstance(unit, u.UnrecognizedUnit):
-        raise ValueError(f"column {name!r} has unit {unit.to_string()!r}, which astropy does not recognise; "  # noqa: TRY004
-                         f"expected {kind}")
-    if isinstance(unit, u.FunctionUnitBase):
-        raise ValueError(f"column {name!r} has the logarithmic unit {unit}; give {standard} as linear values "  # noqa: TRY004
-                         f"in {target} (convert the uncertainty consistently)")
-    # no temperature equivalency: an offset scale (deg_C) would shift uncertainties too
-    if not unit.is_equivalent(target):
-        raise ValueError(f"column {name!r} has unit {unit}, which is not {kind}")
-    return unit
 
 
 def read_stellar_catalog(source, *, luminosity: str = "luminosity", luminosity_err: str | None = "luminosity_err",
@@ -181,7 +107,7 @@ def read_stellar_catalog(source, *, luminosity: str = "luminosity", luminosity_e
     >>> catalog.colnames
     ['luminosity', 'luminosity_err', 'name']
     """
-    table, described = _as_qtable(source, format)
+    table, described = read_table(source, format, "stellar catalog")
     if not isinstance(drop_nan, bool):
         raise TypeError(f"drop_nan must be True or False, got {drop_nan!r}")
     requested = {"luminosity": (luminosity, luminosity_unit, "luminosity_unit"),
@@ -193,25 +119,14 @@ def read_stellar_catalog(source, *, luminosity: str = "luminosity", luminosity_e
     requested = {standard: spec for standard, spec in requested.items() if spec[0] is not None}
     if not isinstance(luminosity, str):
         raise TypeError(f"luminosity must be a column name, got {luminosity!r}")
-    for standard, (name, _, _) in requested.items():
-        if not isinstance(name, str):
-            raise TypeError(f"{standard} must be a column name or None, got {name!r}")
-        if name not in table.colnames:
-            raise ValueError(f"the catalog from {described} has no {standard} column {name!r}; available columns: "
-                             f"{table.colnames}" + (f" (pass {standard}=<name>)" if standard == name else ""))
-    names = [spec[0] for spec in requested.values()]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"column(s) {repeated} were given for more than one quantity")
-    for standard, (name, _, _) in requested.items():
-        if standard in table.colnames and standard != name:
-            raise ValueError(f"the catalog already has a column {standard!r} besides {name!r}, which is to be "
-                             f"renamed {standard!r}; rename or remove one of them first")
+    check_columns(table, {standard: spec[0] for standard, spec in requested.items()},
+                  {standard: standard for standard in requested}, described, "stellar catalog")
 
     columns = {}
     for standard, (name, given, given_arg) in requested.items():
-        values, unit = _column_values(table, name)
-        unit = _resolve_unit(name, standard, unit, given, given_arg)
+        values, unit = column_values(table, name, row="star")
+        target, kind, _ = STANDARD_UNITS[standard]
+        unit = resolve_unit(name, standard, unit, given, given_arg, target, kind)
         columns[standard] = (values * unit).to(STANDARD_UNITS[standard][0])
 
     bad = np.zeros(len(table), dtype=bool)
@@ -274,21 +189,6 @@ def write_stellar_catalog(table, path, *, overwrite: bool = False, format: str |
     >>> read_stellar_catalog(path)["luminosity"]
     <Quantity [1., 2.] solLum>
     """
-    if not isinstance(table, Table):
-        raise TypeError(f"table must be an astropy Table or QTable, got {type(table).__name__}")
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name, got {type(path).__name__}")
-    path = Path(path)
-    is_csv = (format or "").endswith("csv") if format else path.suffix.lower() == ".csv"
-    with_units = [name for name in table.colnames if getattr(table[name], "unit", None) not in (None, u.one)]
-    if is_csv and with_units:
-        units = ", ".join(f"{name} [{table[name].unit}]" for name in with_units)
-        warnings.warn(f"CSV keeps no units; reading {path.name} back needs them given again ({units}), e.g. "
-                      "read_stellar_catalog(path, luminosity_unit='solLum'). ECSV and FITS keep them.",
-                      UserWarning, stacklevel=2)
-    # FITS headers cannot hold the provenance dicts and lists (nor keys this long), CSV no meta at all; ECSV keeps them
-    out = table.copy(copy_data=False)
-    if not (format or path.suffix.lower()).endswith("ecsv"):
-        for key in ("catalog_source", "catalog_columns", "dropped_rows"):
-            out.meta.pop(key, None)
-    out.write(path, format=format, overwrite=overwrite)
+    write_table(table, path, overwrite=overwrite, format=format,
+                provenance_keys=("catalog_source", "catalog_columns", "dropped_rows"),
+                reader_hint=", e.g. read_stellar_catalog(path, luminosity_unit='solLum')")

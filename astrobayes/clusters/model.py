@@ -1,0 +1,375 @@
+"""Dynamical cluster masses with neural networks: training, posteriors on a mass grid, and the σ–M baseline.
+
+A :class:`ClusterMassModel` is a trained astrobayes estimator together with
+what it needs to be used on a real catalog: which inputs it reads (summary
+features, member sets for a DeepSet, or phase-space images for a CNN), the
+mass function of the simulations it was trained on (its prior — needed to
+reweight), the range of the training features (to flag clusters outside it),
+and the cylinder. It is saved as the estimator's safetensors + JSON plus a
+``.cluster_mass.json`` sidecar.
+
+The posterior of a network trained on simulations drawn from a mass function
+π_train is q(log M | x) ≈ p(x | M) π_train(M) / p(x). Everything downstream is
+done on a grid of log₁₀M over the training range, where one dimension makes
+the integrals exact: percentiles, reweighting to another prior
+(:func:`~astrobayes.clusters.reweight.reweight`) and the hierarchical model
+(:mod:`astrobayes.clusters.hierarchical`).
+
+The baseline every paper compares against, a power law σ = σ_p (M/M_p)^b
+fitted to the training clusters and inverted, is :class:`SigmaMassBaseline`.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import torch
+from astropy.table import QTable
+
+from astrobayes.clusters.features import cluster_features, match_clusters, feature_matrix, member_sets, phase_space_images
+from astrobayes.clusters.halos import MassFunction
+from astrobayes.clusters.massgrid import check_grid, normalise
+from astrobayes.clusters.simulate import DEFAULT_APERTURE, DEFAULT_V_CUT
+from astrobayes.core.serialization import load
+from astrobayes.core.validation import Masked
+from astrobayes.estimators import (CNNEmbedding, ConditionalFlow, DeepEnsemble, DeepSetEmbedding, MCDropout,
+                                   MixtureDensityNetwork, Regressor)
+from astrobayes.inference.simulations import read_sidecar, write_sidecar
+
+__all__ = ["ESTIMATORS", "INPUTS", "ClusterMassModel", "SigmaMassBaseline", "load_mass_model", "train_mass_model"]
+
+#: estimator kinds :func:`train_mass_model` builds
+ESTIMATORS = ("mdn", "regressor", "flow", "ensemble", "mc_dropout")
+#: what the network reads: summary features, member sets (DeepSet), phase-space images (CNN)
+INPUTS = ("features", "members", "images")
+
+_SIDECAR = "cluster_mass"
+_GRID_POINTS = 401
+
+
+def _estimator(kind: str, inputs: str, hidden, n_components: int, n_members: int):
+    embedding = None
+    if inputs == "members":
+        embedding = DeepSetEmbedding(2, output_dim=32, hidden=(64, 64))
+    elif inputs == "images":
+        embedding = CNNEmbedding(1, output_dim=32, dim=2, channels=(8, 16))
+    if kind == "mdn":
+        return MixtureDensityNetwork(n_components=n_components, hidden=hidden, embedding=embedding)
+    if kind == "regressor":
+        return Regressor(hidden=hidden, embedding=embedding)
+    if kind == "flow":
+        return ConditionalFlow(n_transforms=3, hidden_features=hidden[0], embedding=embedding)
+    if kind == "ensemble":
+        return DeepEnsemble(MixtureDensityNetwork(n_components=n_components, hidden=hidden, embedding=embedding),
+                            n_members=n_members)
+    if kind == "mc_dropout":
+        return MCDropout(Regressor(hidden=hidden, heteroscedastic=True, dropout=0.1, embedding=embedding),
+                         n_passes=50)
+    raise ValueError(f"estimator must be one of {ESTIMATORS}, got {kind!r}")
+
+
+@dataclass
+class ClusterMassModel:
+    """A trained mass estimator with its inputs, training prior and domain (see the module docstring).
+
+    Use :func:`train_mass_model` to make one and :func:`load_mass_model` to read one.
+    """
+
+    estimator: object
+    kind: str
+    inputs: str
+    training_prior: MassFunction
+    feature_range: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------ inputs
+    def select(self, members: QTable) -> QTable:
+        """The galaxies inside the cylinder the network was trained on (R_proj ≤ aperture, |v_los| ≤ v_cut).
+
+        The network has only seen cylinder-selected members, so a catalog with
+        a wider selection must be cut the same way; a warning counts the
+        galaxies left out.
+        """
+        radius, velocity = members["R_proj"], members["v_los"]
+        if not (isinstance(radius, u.Quantity) and isinstance(velocity, u.Quantity)):
+            return members  # cluster_features names the problem
+        inside = ((radius.to_value(u.Mpc) <= self.settings["aperture_Mpc"])
+                  & (np.abs(velocity.to_value(u.km / u.s)) <= self.settings["v_cut_km_s"]))
+        if not inside.all():
+            warnings.warn(f"{int((~inside).sum())} of {len(members)} galaxies lie outside the cylinder the network "
+                          f"was trained on (R_proj ≤ {self.settings['aperture_Mpc']:g} Mpc, |v_los| ≤ "
+                          f"{self.settings['v_cut_km_s']:g} km/s) and are left out", UserWarning, stacklevel=3)
+            members = members[inside]
+        return members
+
+    def prepare(self, members: QTable, features: QTable | None = None):
+        """(features table, network inputs, usable rows) for a member catalog, cut to the training cylinder.
+
+        ``features``, when given, must come from ``cluster_features`` of the same (selected) members.
+        """
+        if {"R_proj", "v_los"} <= set(getattr(members, "colnames", ())):
+            members = self.select(members)
+        if features is None:
+            features = cluster_features(members, min_members=self.settings.get("min_members", 3))
+        usable = features["flags"] == ""
+        aperture = self.settings["aperture_Mpc"] * u.Mpc
+        v_cut = self.settings["v_cut_km_s"] * u.km / u.s
+        if self.inputs == "features":
+            x = feature_matrix(features)
+        elif self.inputs == "members":
+            x = member_sets(members, aperture=aperture, v_cut=v_cut, max_members=self.settings.get("max_members"))
+        else:
+            x = phase_space_images(members, aperture=aperture, v_cut=v_cut,
+                                   shape=tuple(self.settings.get("image_shape", (24, 24))))
+        return features, x, np.asarray(usable)
+
+    def posteriors(self, members: QTable, grid=None, features: QTable | None = None):
+        """(features, usable, log q(log₁₀M | x) on ``grid`` for the usable clusters) for a member catalog.
+
+        ``usable`` marks the rows of ``features`` with enough members; the
+        posterior array has one row per usable cluster, in that order.
+        """
+        features, x, usable = self.prepare(members, features)
+        return features, usable, self.log_posterior_grid(_take_rows(x, np.flatnonzero(usable)), grid)
+
+    def outside_training(self, features: QTable) -> np.ndarray:
+        """True for clusters whose summary features fall outside the training range (extrapolation)."""
+        matrix = feature_matrix(features)
+        low, high = (np.asarray(v) for v in zip(*self.feature_range))
+        with np.errstate(invalid="ignore"):
+            return ((matrix < low) | (matrix > high)).any(axis=1)
+
+    # ------------------------------------------------------------ densities on the grid
+    def grid(self, n: int = _GRID_POINTS) -> np.ndarray:
+        """The log₁₀M grid over the training range on which posteriors are evaluated."""
+        return self.training_prior.grid(n)
+
+    def log_posterior_grid(self, x, grid: np.ndarray | None = None, batch: int = 2**17) -> np.ndarray:
+        """log q(log₁₀M | x) on ``grid`` for every cluster: (n_clusters, n_grid), normalised on the grid.
+
+        For the MSE regressor (a point estimate) this is a Gaussian with the
+        residual scatter of the training set — its mean is biased (see the tutorial).
+        """
+        grid = self.grid() if grid is None else check_grid(grid)
+        n = x.values.shape[0] if isinstance(x, Masked) else len(x)
+        if self.kind == "mc_dropout":
+            return normalise(self._dropout_log_q(x, grid), grid)
+        out = np.empty((n, grid.size))
+        per_batch = max(1, batch // grid.size)
+        y = torch.as_tensor(grid, dtype=torch.float32)[:, None]
+        for start in range(0, n, per_batch):
+            stop = min(n, start + per_batch)
+            if isinstance(x, Masked):
+                rows = Masked(x.values[start:stop].repeat_interleave(grid.size, 0),
+                              x.mask[start:stop].repeat_interleave(grid.size, 0))
+            else:
+                rows = torch.as_tensor(np.asarray(x[start:stop]), dtype=torch.float32).repeat_interleave(grid.size, 0)
+            with torch.no_grad():
+                log_q = self.estimator.log_prob(y.repeat(stop - start, 1), rows)
+            out[start:stop] = torch.as_tensor(log_q).double().reshape(stop - start, grid.size).numpy()
+        return normalise(out, grid)
+
+    def _dropout_log_q(self, x, grid: np.ndarray) -> np.ndarray:
+        """MC dropout: T passes per cluster (not per grid point), then the T-Gaussian mixture on the grid.
+
+        Repeating a cluster once per grid point would give every grid point its
+        own dropout masks, i.e. a jagged density; here each cluster's T (mean, σ)
+        pairs are drawn once, with the estimator's fixed seed.
+        """
+        inputs = self.estimator._checked(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+        with torch.no_grad():
+            means, stds = self.estimator._predictions(inputs)        # (T, n, 1) each, in log10 M
+        means = means[..., 0].double().cpu().numpy()[..., None]
+        stds = stds[..., 0].double().cpu().numpy()[..., None]
+        log_normal = -0.5 * ((grid - means) / stds) ** 2 - np.log(stds) - 0.5 * np.log(2 * np.pi)
+        peak = log_normal.max(axis=0)
+        return peak + np.log(np.exp(log_normal - peak).mean(axis=0))
+
+    # ------------------------------------------------------------ files
+    def save(self, path) -> None:
+        """The estimator's safetensors + JSON, and ``path.cluster_mass.json`` with inputs, prior and domain."""
+        self.estimator.save(path)
+        write_sidecar(path, _SIDECAR, {"kind": self.kind, "inputs": self.inputs,
+                                       "training_prior": self.training_prior.to_dict(),
+                                       "feature_range": self.feature_range, "settings": self.settings})
+
+
+def __take_rows(x, rows: np.ndarray):
+    """Rows of network inputs: an array, or a ``Masked`` set."""
+    if isinstance(x, Masked):
+        index = torch.as_tensor(rows)
+        return Masked(x.values[index], x.mask[index])
+    return x[rows]
+
+
+def _take_rows(x, rows: np.ndarray):
+    """Rows of network inputs: an array, or a ``Masked`` set."""
+    if isinstance(x, Masked):
+        index = torch.as_tensor(rows)
+        return Masked(x.values[index], x.mask[index])
+    return x[rows]
+
+
+def load_mass_model(path) -> ClusterMassModel:
+    """Load a model written by :meth:`ClusterMassModel.save` (never unpickles anything).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astrobayes.clusters import simulate_clusters
+    >>> members, truth = simulate_clusters(300, seed=0)
+    >>> model = train_mass_model(members, truth, epochs=1, progress=False)
+    >>> path = os.path.join(tempfile.mkdtemp(), "cluster_mdn")
+    >>> model.save(path)                      # cluster_mdn.safetensors, .json and .cluster_mass.json
+    >>> load_mass_model(path).training_prior == model.training_prior
+    True
+    """
+    try:
+        meta = read_sidecar(path, _SIDECAR)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: the cluster-mass description ({_SIDECAR}.json beside the model) is "
+                                "missing; was this saved with ClusterMassModel.save?") from None
+    prior = meta["training_prior"]
+    prior["log_mass_range"] = tuple(prior["log_mass_range"])
+    return ClusterMassModel(load(path), meta["kind"], meta["inputs"], MassFunction(**prior),
+                            [tuple(r) for r in meta["feature_range"]], meta["settings"])
+
+
+def _training_prior(truth: QTable, training_prior) -> MassFunction:
+    if training_prior is not None:
+        if not isinstance(training_prior, MassFunction):
+            raise TypeError(f"training_prior must be a MassFunction, got {type(training_prior).__name__}")
+        return training_prior
+    spec = truth.meta.get("simulation", {}).get("mass_function")
+    if not isinstance(spec, dict):
+        raise ValueError("training_prior is needed: the clusters' masses were not drawn by simulate_clusters from a "
+                         "MassFunction, so pass the mass function (the prior) they were drawn from")
+    spec = dict(spec, log_mass_range=tuple(spec["log_mass_range"]))
+    return MassFunction(**spec)
+
+
+def train_mass_model(members: QTable, truth: QTable, *, estimator: str = "mdn", inputs: str | None = None,
+                     training_prior: MassFunction | None = None, hidden=(64, 64), n_components: int = 4,
+                     n_members: int = 5, epochs: int = 100, batch_size: int = 512, learning_rate: float = 1e-3,
+                     max_members: int | None = None, image_shape=(24, 24), seed: int | None = 0,
+                     progress: bool | None = None, device: str = "auto") -> ClusterMassModel:
+    """Train a network that predicts log₁₀M200c from a cluster's member galaxies.
+
+    Parameters
+    ----------
+    members, truth : QTable
+        Training simulations, e.g. from :func:`~astrobayes.clusters.simulate.simulate_clusters`;
+        ``truth`` needs ``cluster_id`` and ``log_mass``.
+    estimator : {"mdn", "regressor", "flow", "ensemble", "mc_dropout"}
+        ``"mdn"`` (recommended): a Gaussian mixture for p(log M | x);
+        ``"regressor"``: MSE, which predicts the posterior *mean* (biased at
+        the ends of the mass range); ``"flow"``: a conditional spline flow;
+        ``"ensemble"``: ``n_members`` MDNs; ``"mc_dropout"``: a heteroscedastic
+        regressor with dropout kept on at prediction.
+    inputs : {"features", "members", "images"}
+        Summary features (:data:`~astrobayes.clusters.features.FEATURE_NAMES`),
+        the member set through a DeepSet, or the phase-space image through a CNN.
+        Default: ``"members"`` for the flow, ``"features"`` otherwise.
+    training_prior : MassFunction, optional
+        The distribution the training masses were drawn from; read from
+        ``truth.meta`` when the clusters come from ``simulate_clusters``.
+    hidden, n_components, n_members : network sizes.
+    epochs, batch_size, learning_rate, seed, progress, device :
+        Passed to the training loop (``device="auto"``: CUDA when present).
+    max_members, image_shape :
+        Sub-sampling of large sets (``inputs="members"``) and image size (``"images"``).
+
+    Returns
+    -------
+    ClusterMassModel
+
+    Examples
+    --------
+    >>> from astrobayes.clusters import simulate_clusters
+    >>> members, truth = simulate_clusters(400, seed=0)
+    >>> model = train_mass_model(members, truth, epochs=2, progress=False)
+    >>> model.kind, model.inputs, model.training_prior.kind
+    ('mdn', 'features', 'schechter')
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    inputs = ("members" if estimator == "flow" else "features") if inputs is None else inputs
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
+    for column in ("cluster_id", "log_mass"):
+        if column not in truth.colnames:
+            raise ValueError(f"truth has no {column!r} column; give the cluster table of simulate_clusters")
+    prior = _training_prior(truth, training_prior)
+    settings = {"aperture_Mpc": float(members.meta.get("simulation", {}).get("aperture_Mpc",
+                                                                             DEFAULT_APERTURE.to_value(u.Mpc))),
+                "v_cut_km_s": float(members.meta.get("simulation", {}).get("v_cut_km_s",
+                                                                           DEFAULT_V_CUT.to_value(u.km / u.s))),
+                "max_members": max_members, "image_shape": list(image_shape), "min_members": 3,
+                "n_train": 0, "seed": seed, "h": float(members.meta.get("simulation", {}).get("h", 0.7))}
+    model = ClusterMassModel(_estimator(estimator, inputs, tuple(hidden), n_components, n_members), estimator,
+                             inputs, prior, [], settings)
+    features, x, usable = model.prepare(members)
+    log_mass = match_clusters(features, truth, "log_mass")
+    usable &= np.isfinite(log_mass)
+    matrix = feature_matrix(features)[usable]
+    model.feature_range = [(float(lo), float(hi)) for lo, hi in zip(matrix.min(0), matrix.max(0))]
+    model.settings["n_train"] = int(usable.sum())
+    x_train = _take_rows(x, np.flatnonzero(usable))
+    model.estimator.fit(x_train, log_mass[usable, None].astype(np.float32), epochs=epochs, batch_size=batch_size,
+                        learning_rate=learning_rate, seed=seed, progress=progress, device=device)
+    return model
+
+
+@dataclass
+class SigmaMassBaseline:
+    """The classic power law log₁₀σ = a + b (log₁₀M − pivot), fitted to training clusters and inverted.
+
+    ``scatter`` is the rms residual in log₁₀σ; a mass is quoted as
+    (log σ − a)/b + pivot with a Gaussian uncertainty scatter/b in log₁₀M.
+
+    Examples
+    --------
+    >>> baseline = SigmaMassBaseline.fit(np.array([14.0, 15.0]), np.array([500.0, 1000.0]) * u.km / u.s)
+    >>> round(baseline.slope, 4)
+    0.301
+    >>> log_mass, error = baseline.predict(np.array([707.1]) * u.km / u.s)
+    >>> round(float(log_mass[0]), 3)
+    14.5
+    """
+
+    intercept: float
+    slope: float
+    scatter: float
+    pivot: float = 14.5
+
+    @classmethod
+    def fit(cls, log_mass, sigma, pivot: float = 14.5) -> SigmaMassBaseline:
+        """Least squares of log₁₀σ on log₁₀M (the physical direction of the scaling relation)."""
+        log_mass = np.asarray(log_mass, dtype=float)
+        log_sigma = np.log10(u.Quantity(sigma, u.km / u.s).to_value(u.km / u.s))
+        ok = np.isfinite(log_mass) & np.isfinite(log_sigma)
+        if ok.sum() < 2:
+            raise ValueError("SigmaMassBaseline.fit needs at least two clusters with a finite mass and σ")
+        slope, intercept = np.polyfit(log_mass[ok] - pivot, log_sigma[ok], 1)
+        residual = log_sigma[ok] - (intercept + slope * (log_mass[ok] - pivot))
+        return cls(float(intercept), float(slope), float(np.sqrt(np.mean(residual**2))), pivot)
+
+    def predict(self, sigma) -> tuple[np.ndarray, np.ndarray]:
+        """(log₁₀M, its 1σ uncertainty) for velocity dispersions ``sigma`` (km/s)."""
+        log_sigma = np.log10(u.Quantity(sigma, u.km / u.s).to_value(u.km / u.s))
+        log_mass = self.pivot + (log_sigma - self.intercept) / self.slope
+        return log_mass, np.full_like(log_mass, self.scatter / abs(self.slope))
+
+    def to_json(self) -> str:
+        """The fitted relation as JSON (``SigmaMassBaseline.from_json`` reads it back)."""
+        return json.dumps({"intercept": self.intercept, "slope": self.slope, "scatter": self.scatter,
+                           "pivot": self.pivot})
+
+    @classmethod
+    def from_json(cls, text: str | Path) -> SigmaMassBaseline:
+        """A relation from :meth:`to_json`'s text or a file holding it."""
+        return cls(**json.loads(Path(text).read_text() if isinstance(text, Path) else text))
