@@ -247,9 +247,10 @@ def _plot(summary: dict, edges: np.ndarray, path: Path) -> None:
 
     centres = 0.5 * (edges[1:] + edges[:-1])
     fig, (ax_bias, ax_scatter) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    for label, (bias, scatter, _) in summary.items():
-        ax_bias.plot(centres, bias, marker="o", label=label)
-        ax_scatter.plot(centres, scatter, marker="o", label=label)
+    colours = plt.get_cmap("tab20").colors  # more series than the default cycle's 10 colours
+    for i, (label, (bias, scatter, _)) in enumerate(summary.items()):
+        ax_bias.plot(centres, bias, marker="o", color=colours[i % 20], label=label)
+        ax_scatter.plot(centres, scatter, marker="o", color=colours[i % 20], label=label)
     ax_bias.axhline(0, color="k", lw=0.8)
     ax_bias.set(xlabel="true log10(M200c / M_sun)", ylabel="mean log10(M_pred / M_true) [dex]", title="bias")
     ax_scatter.set(xlabel="true log10(M200c / M_sun)", ylabel="std of log10(M_pred / M_true) [dex]", title="scatter",
