@@ -62,7 +62,10 @@ def _estimator(kind: str, inputs: str, hidden, n_components: int, n_members: int
     if kind == "regressor":
         return Regressor(hidden=hidden, embedding=embedding)
     if kind == "flow":
-        return ConditionalFlow(n_transforms=3, hidden_features=hidden[0], embedding=embedding)
+        # the mass function's tail puts 10^15.5 M_sun clusters ~5 standard deviations above the mean log M: the
+        # splines must reach that far (outside ±tail_bound they are the identity, which cannot move density there)
+        return ConditionalFlow(n_transforms=3, hidden_features=hidden[0], embedding=embedding, tail_bound=8.0,
+                               n_bins=16)
     if kind == "ensemble":
         return DeepEnsemble(MixtureDensityNetwork(n_components=n_components, hidden=hidden, embedding=embedding),
                             n_members=n_members)
