@@ -19,7 +19,7 @@ from .features import (DEFAULT_MIN_MEMBERS, FEATURE_NAMES, MAX_CLUSTER_VELOCITY,
                        gapper_dispersion, match_clusters, member_sets, phase_space_images)
 from .halos import (DEFAULT_LOG_MASS_RANGE, MassFunction, RichnessMassRelation, concentration_duffy08, r200c,
                     velocity_dispersion_evrard08)
-from .io import MEMBER_COLUMNS, projected_radius, read_member_catalog, velocity_from_redshift, write_member_catalog
+from .io import MEMBER_COLUMNS, check_unique_galaxies, projected_radius, read_member_catalog, velocity_from_redshift, write_member_catalog
 from .model import ESTIMATORS, INPUTS, ClusterMassModel, SigmaMassBaseline, load_mass_model, train_mass_model
 from .hierarchical import RichnessMassModel, infer_richness_mass
 from .plotting import plot_mass_posteriors, plot_mass_predictions, plot_phase_space
@@ -33,7 +33,7 @@ __all__ = [
     "quoting_range", "RichnessMassModel", "infer_richness_mass", "plot_mass_posteriors", "plot_mass_predictions",
     "plot_phase_space",
     "DEFAULT_APERTURE", "DEFAULT_LOG_MASS_RANGE", "DEFAULT_MIN_MEMBERS", "DEFAULT_V_CUT", "FEATURE_NAMES",
-    "MEMBER_COLUMNS", "MassFunction", "RichnessMassRelation", "cluster_features", "concentration_duffy08",
+    "MEMBER_COLUMNS", "check_unique_galaxies", "MassFunction", "RichnessMassRelation", "cluster_features", "concentration_duffy08",
     "feature_matrix", "match_clusters", "MAX_CLUSTER_VELOCITY", "gapper_dispersion", "member_sets", "phase_space_images", "projected_radius", "r200c",
     "read_member_catalog", "sample_nfw_radii", "simulate_clusters", "velocity_dispersion_evrard08",
     "velocity_from_redshift", "write_member_catalog",

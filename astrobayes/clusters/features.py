@@ -29,6 +29,7 @@ import torch
 from astropy.stats import biweight_location, biweight_scale, sigma_clip
 from astropy.table import QTable, Table
 
+from astrobayes.clusters.io import check_unique_galaxies
 from astrobayes.clusters.simulate import DEFAULT_APERTURE, DEFAULT_V_CUT
 from astrobayes.core.tables import native_array
 from astrobayes.core.validation import Masked
@@ -81,14 +82,8 @@ def _members(members) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError(f"column 'v_los' reaches |v| = {np.abs(velocity).max():.3g} km/s; velocities in the cluster "
                          f"frame are below {MAX_CLUSTER_VELOCITY:g} km/s. Are they in m/s labelled km/s, or "
                          "recession velocities not relative to the cluster (see velocity_from_redshift)?")
-    if "galaxy_id" in members.colnames:
-        frame = pd.DataFrame({"cluster": codes, "galaxy": native_array(members["galaxy_id"])})
-        repeated = frame.duplicated(keep=False)
-        if repeated.any():
-            example = frame[repeated].iloc[0]
-            raise ValueError(f"column 'galaxy_id' lists {int(frame.duplicated().sum())} galaxy(ies) twice within a "
-                             f"cluster (e.g. galaxy {example['galaxy']!r} of cluster {ids[example['cluster']]!r}); "
-                             "each galaxy must be counted once")
+    if "galaxy_id" in members.colnames:  # read_member_catalog checks this only when told which column holds ids
+        check_unique_galaxies(cluster_ids, members["galaxy_id"])
     return np.asarray(ids), codes, radius, velocity
 
 

@@ -39,7 +39,7 @@ from astropy.table import QTable
 from astrobayes.core.tables import check_columns, column_values, native_array, read_table, resolve_unit, write_table
 from astrobayes.core.validation import describe_rows
 
-__all__ = ["MEMBER_COLUMNS", "projected_radius", "read_member_catalog", "velocity_from_redshift",
+__all__ = ["MEMBER_COLUMNS", "check_unique_galaxies", "projected_radius", "read_member_catalog", "velocity_from_redshift",
            "write_member_catalog"]
 
 #: standard column → (unit, what it is)
@@ -198,7 +198,7 @@ def read_member_catalog(source, *, cluster_id: str = "cluster_id", radius: str =
 
     out = table[keep] if dropped.size else table
     if "galaxy_id" in requested:
-        _check_unique_galaxies(out, requested["cluster_id"], requested["galaxy_id"], rows)
+        check_unique_galaxies(out[requested["cluster_id"]], out[requested["galaxy_id"]], requested["galaxy_id"], rows)
     for standard, name in requested.items():
         position = out.colnames.index(name)
         column = columns[standard][keep] if standard in columns else out[name]
@@ -213,17 +213,32 @@ def read_member_catalog(source, *, cluster_id: str = "cluster_id", radius: str =
     return out
 
 
-def _check_unique_galaxies(table: QTable, cluster_name: str, galaxy_name: str, rows: np.ndarray) -> None:
-    """Raise when a galaxy id appears twice in one cluster (the same galaxy counted twice)."""
-    frame = pd.DataFrame({"cluster": native_array(table[cluster_name]), "galaxy": native_array(table[galaxy_name]), "row": rows})
+def check_unique_galaxies(cluster_ids, galaxy_ids, column: str = "galaxy_id", rows=None) -> None:
+    """Raise a ValueError naming them when a galaxy id appears twice in one cluster (a galaxy counted twice).
+
+    ``rows`` are the row numbers to quote (default 0, 1, ...). The same id in
+    two different clusters is allowed (overlapping cylinders).
+
+    Examples
+    --------
+    >>> check_unique_galaxies([1, 1, 2], [10, 11, 10])       # fine: galaxy 10 is in two clusters
+    >>> check_unique_galaxies([1, 1], [10, 10])
+    Traceback (most recent call last):
+    ...
+    ValueError: column 'galaxy_id' (galaxy_id) has 1 galaxy id(s) listed more than once within a cluster: galaxy 10 of cluster 1 in rows 0, 1; a galaxy counted twice within a cluster biases its dispersion
+    """
+    cluster_ids, galaxy_ids = native_array(cluster_ids), native_array(galaxy_ids)
+    rows = np.arange(len(cluster_ids)) if rows is None else np.asarray(rows)
+    frame = pd.DataFrame({"cluster": cluster_ids, "galaxy": galaxy_ids, "row": rows})
     repeated = frame[frame.duplicated(["cluster", "galaxy"], keep=False)]
     if len(repeated):
         groups = list(repeated.groupby(["cluster", "galaxy"], sort=False)["row"])
         shown = "; ".join(f"galaxy {g!r} of cluster {c!r} in rows {describe_rows(r.to_numpy(), 4)}"
                           for (c, g), r in groups[:5])
         more = f" ({len(groups) - 5} more)" if len(groups) > 5 else ""
-        raise ValueError(f"column {galaxy_name!r} (galaxy_id) has {len(groups)} galaxy id(s) listed more than once "
-                         f"within a cluster: {shown}{more}; a galaxy must be listed once per cluster")
+        raise ValueError(f"column {column!r} (galaxy_id) has {len(groups)} galaxy id(s) listed more than once "
+                         f"within a cluster: {shown}{more}; a galaxy counted twice within a cluster biases its "
+                         "dispersion")
 
 
 def write_member_catalog(table, path, *, overwrite: bool = False, format: str | None = None) -> None:
