@@ -174,7 +174,8 @@ def write_table(table, path, *, overwrite: bool, format: str | None, provenance_
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file name, got {type(path).__name__}")
     path = Path(path)
-    is_csv = (format or "").endswith("csv") if format else path.suffix.lower() == ".csv"
+    kind = (format or path.suffix).lower()
+    is_csv = kind.endswith("csv") and not kind.endswith("ecsv")  # "ascii.ecsv" keeps its units
     with_units = [name for name in table.colnames if getattr(table[name], "unit", None) not in (None, u.one)]
     if is_csv and with_units:
         units = ", ".join(f"{name} [{table[name].unit}]" for name in with_units)

@@ -159,7 +159,7 @@ class Estimator:
     def _after_fit(self, x, y, config: TrainingConfig) -> None:
         """Hook run after training (e.g. residual scale, temperature)."""
 
-    def fit(self, x, y, config: TrainingConfig | None = None, **changes) -> History:
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes) -> History:
         """Train on inputs ``x`` and targets ``y``.
 
         Parameters
@@ -171,6 +171,11 @@ class Estimator:
         config : TrainingConfig, optional
             Training options; keyword arguments override single fields
             (``epochs=50, learning_rate=3e-4, device="cuda", progress=False``).
+        validation : (x_val, y_val), optional
+            Explicit validation rows for early stopping, instead of a random
+            ``config.validation_fraction`` of ``x``. Use it when rows of ``x``
+            are not independent (augmented copies of one object), so that no
+            copy of a validation object is trained on.
 
         Returns
         -------
@@ -189,7 +194,14 @@ class Estimator:
             self.network.features.x_scaler.fit(x)
             if hasattr(self.network, "y_scaler"):
                 self.network.y_scaler.fit(y)
-        self.history = fit_module(self.network, self._loss, (x, y), config,
+        validation_data = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise TypeError("validation must be a pair (x_val, y_val)")
+            x_val, y_val = self._check_x(validation[0], "validation x"), self._check_y(validation[1], "validation y")
+            check_same_length(x_val=x_val, y_val=y_val)
+            validation_data = (x_val, y_val)
+        self.history = fit_module(self.network, self._loss, (x, y), config, validation_data=validation_data,
                                   description=f"fit {type(self).__name__}")
         self._after_fit(x, y, config)
         return self.history

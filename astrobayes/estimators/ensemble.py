@@ -186,6 +186,17 @@ class _MemberMixture(Estimator):
         mean, std, _ = mixture_moments(means, stds)
         return Prediction(self._output(mean, x), self._output(std, x))
 
+    def member_predictions(self, x) -> Prediction:
+        """Every component's own prediction, stacked on a first axis of length ``n_components``.
+
+        Means and stds have shape (components, m, d); for classifiers the
+        means are each component's class probabilities (components, m, K).
+        MC dropout uses its seeded masks, so repeated calls agree.
+        """
+        self._require_fitted()
+        means, stds = self._predictions(self._checked(x))
+        return Prediction(self._output(means, x), self._output(stds, x))
+
     def uncertainty(self, x) -> Uncertainty:
         """Aleatoric and epistemic parts of the predictive spread (see :class:`Uncertainty`)."""
         self._require_fitted()
@@ -284,8 +295,10 @@ class DeepEnsemble(_MemberMixture):
     def _components(self, seed):
         return iter(self.members)
 
-    def fit(self, x, y, config: TrainingConfig | None = None, **changes) -> list[History]:
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes) -> list[History]:
         """Train every member through its own ``fit`` (seeds ``seed``, ``seed + 1``, ...).
+
+        ``validation=(x_val, y_val)`` gives explicit early-stopping rows (see :meth:`Estimator.fit`).
 
         Returns
         -------
@@ -297,7 +310,7 @@ class DeepEnsemble(_MemberMixture):
         for i in range(self.n_members):
             member = _unfitted_copy(self._template)
             seed = None if config.seed is None else config.seed + i
-            member.fit(x, y, training_config(config, seed=seed))
+            member.fit(x, y, training_config(config, seed=seed), validation=validation)
             members.append(member)
         self._set_members(members)
         return self.history
@@ -388,10 +401,11 @@ class MCDropout(_MemberMixture):
     def _prediction_seed(self) -> int | None:
         return self.seed
 
-    def fit(self, x, y, config: TrainingConfig | None = None, **changes) -> History:
-        """Train the single network (dropout active, as usual) through its own ``fit``."""
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes) -> History:
+        """Train the single network (dropout active, as usual) through its own ``fit``; ``validation`` as in
+        :meth:`Estimator.fit`."""
         model = _unfitted_copy(self._template)
-        model.fit(x, y, training_config(config, **changes))
+        model.fit(x, y, training_config(config, **changes), validation=validation)
         self._set_model(model)
         return self.history
 

@@ -350,7 +350,7 @@ class HMCBNN(WeightMixture):
         head = FlatMLP(self._context_dim(), self.hidden, self.dims["y_dim"], self.activation)
         return _HMCNetwork(features, head, self.dims["y_dim"], self.prior_std, self.n_samples)
 
-    def fit(self, x, y, config: TrainingConfig | None = None, **changes):
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes):
         """Find the MAP weights with the one training loop, then run HMC from there.
 
         Without a ``config`` the MAP stage runs full-batch (``batch_size`` = n,
@@ -368,8 +368,8 @@ class HMCBNN(WeightMixture):
             config = TrainingConfig(epochs=1000, batch_size=max(1, n), learning_rate=1e-2, validation_fraction=0.0,
                                     patience=None, scheduler="cosine")
         config = training_config(config, **changes)
-        self._n_train = _n_train(n, config)
-        return super().fit(x, y, config)
+        self._n_train = n if validation is not None else _n_train(n, config)
+        return super().fit(x, y, config, validation=validation)
 
     def _loss(self, x, y):
         # −log posterior per training row, estimated on a mini-batch: the prior is spread over N_train rows

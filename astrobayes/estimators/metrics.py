@@ -1,4 +1,4 @@
-"""Metrics for probabilistic classifiers: calibration, ROC AUC, purity and efficiency.
+"""Metrics for probabilistic classifiers: calibration and temperature scaling, ROC curves and AUC, purity, efficiency.
 
 Pure numpy (torch tensors are accepted and converted). Probabilities are
 either (m, K) class probabilities or, for a binary problem, (m,) probabilities
@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import warnings
+
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
 
 from ..core.validation import as_tensor
 
-__all__ = ["ReliabilityCurve", "PurityEfficiency", "expected_calibration_error", "reliability_curve",
-           "plot_reliability", "roc_auc", "purity_efficiency"]
+__all__ = ["ReliabilityCurve", "PurityEfficiency", "apply_temperature", "expected_calibration_error",
+           "fit_temperature", "reliability_curve", "plot_reliability", "roc_auc", "roc_curve", "purity_efficiency"]
 
 
 class ReliabilityCurve(NamedTuple):
@@ -273,3 +276,87 @@ def purity_efficiency(probabilities, labels, threshold=0.5, positive_class: int 
     if thresholds.ndim == 0:
         return PurityEfficiency(float(purity[0]), float(efficiency[0]))
     return PurityEfficiency(purity, efficiency)
+
+
+def roc_curve(scores, positive) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates for every threshold on ``scores`` (``positive`` is a boolean array).
+
+    Examples
+    --------
+    >>> fpr, tpr = roc_curve([0.9, 0.8, 0.3, 0.1], [True, False, True, False])
+    >>> fpr.tolist(), tpr.tolist()
+    ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
+    """
+    scores = np.asarray(scores, dtype=float)
+    positive = np.asarray(positive, dtype=bool)
+    if scores.shape != positive.shape or scores.ndim != 1:
+        raise ValueError(f"scores and positive must be 1-D of the same length, got {scores.shape}, {positive.shape}")
+    if positive.all() or not positive.any():
+        raise ValueError("positive must contain both True and False for a ROC curve")
+    order = np.argsort(-scores, kind="mergesort")
+    tp = np.cumsum(positive[order])
+    fp = np.cumsum(~positive[order])
+    # one point per distinct threshold: the last item of each run of tied scores
+    last = np.r_[np.flatnonzero(np.diff(scores[order]) != 0), len(scores) - 1]
+    tp, fp = tp[last], fp[last]
+    return (np.concatenate([[0.0], fp / fp[-1]]), np.concatenate([[0.0], tp / tp[-1]]))
+
+
+def fit_temperature(probabilities, labels) -> float:
+    """The temperature T minimising the NLL of softmax(log p / T) on held-out objects (Guo et al. 2017).
+
+    Works on any probabilities — one network's, the mean of an ensemble or of
+    MC-dropout passes — so the same calibration serves every estimator
+    (:meth:`~astrobayes.estimators.Classifier.calibrate` does the same for one
+    network's logits inside its file). A temperature at the edge of the search
+    range [0.05, 20] warns: the probabilities then carry next to no
+    information about the labels.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> logit = rng.normal(0, 2, 20000); y = (rng.uniform(size=20000) < 1 / (1 + np.exp(-logit))).astype(int)
+    >>> over = 1 / (1 + np.exp(-3 * logit))            # three times too confident
+    >>> T = fit_temperature(np.stack([1 - over, over], 1), y)
+    >>> bool(abs(T - 3) < 0.2)   # the maximum-likelihood T has a sampling error of a few per cent here
+    True
+    """
+    probs = np.clip(np.asarray(probabilities, dtype=float), 1e-12, 1.0)
+    labels = np.asarray(labels, dtype=np.int64)
+    if probs.ndim != 2 or len(probs) != len(labels):
+        raise ValueError(f"probabilities must be (n, K) with one row per label, got {probs.shape} and {labels.shape}")
+    log_p = np.log(probs)
+
+    def nll(log_t):
+        scaled = log_p / np.exp(log_t)
+        scaled -= scaled.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(scaled).sum(axis=1))
+        return -(scaled[np.arange(len(labels)), labels] - log_norm).mean()
+
+    low, high = np.log(0.05), np.log(20.0)
+    best = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"xatol": 1e-5})
+    if min(best.x - low, high - best.x) < 1e-3:
+        warnings.warn(f"the fitted temperature {np.exp(best.x):.3g} sits at the edge of the search range [0.05, 20]: "
+                      "the probabilities carry (almost) no information about the labels (an untrained network?)",
+                      RuntimeWarning, stacklevel=2)
+    return float(np.exp(best.x))
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T) row by row: probabilities (m, K) at temperature T (T > 1 softens, T < 1 sharpens).
+
+    For a network's own softmax output this equals softmax(logits / T).
+
+    Examples
+    --------
+    >>> apply_temperature(np.array([[0.8, 0.2]]), 1.0).round(3).tolist()
+    [[0.8, 0.2]]
+    >>> apply_temperature(np.array([[0.8, 0.2]]), 2.0).round(3).tolist()
+    [[0.667, 0.333]]
+    """
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number, got {temperature}")
+    log_p = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
+    log_p -= log_p.max(axis=1, keepdims=True)
+    out = np.exp(log_p)
+    return out / out.sum(axis=1, keepdims=True)

@@ -187,3 +187,23 @@ def test_deep_ensemble_of_classifiers_averages_probabilities(tmp_path):
     model.save(tmp_path / "clf")
     loaded = astrobayes.load(tmp_path / "clf")
     assert np.array_equal(loaded.predict(grid).mean, probs)
+
+
+def test_member_predictions_stack_the_components():
+    from astrobayes.estimators import Classifier, DeepEnsemble, MCDropout
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 2))
+    labels = (x[:, 0] > 0).astype(int)
+    ensemble = DeepEnsemble(Classifier(hidden=(8,)), n_members=3)
+    ensemble.fit(x, labels, epochs=3, seed=0, progress=False)
+    members = ensemble.member_predictions(x[:7])
+    assert members.mean.shape == (3, 7, 2)
+    np.testing.assert_allclose(members.mean.mean(0), ensemble.predict(x[:7]).mean, atol=1e-6)
+    np.testing.assert_allclose(members.mean[1], ensemble.members[1].predict_proba(x[:7]), atol=1e-6)
+    dropout = MCDropout(Classifier(hidden=(16,), dropout=0.3), n_passes=5, seed=1)
+    dropout.fit(x, labels, epochs=3, seed=0, progress=False)
+    passes = dropout.member_predictions(x[:7]).mean
+    assert passes.shape == (5, 7, 2)
+    np.testing.assert_array_equal(passes, dropout.member_predictions(x[:7]).mean)  # seeded masks: repeatable
+    assert np.ptp(passes[:, :, 0], axis=0).max() > 0  # the passes differ

@@ -123,3 +123,23 @@ def test_training_runs_on_cuda_with_mixed_precision():
     assert history.device.startswith("cuda")
     assert next(model.parameters()).device.type == "cuda"
     assert history.best_val_loss < 0.05
+
+
+def test_explicit_validation_rows_replace_the_random_split():
+    """fit(validation=(x, y)) trains on every row of x and validates on the given rows only."""
+    from astrobayes.estimators import Regressor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    y = x[:, :1] + 0.1 * rng.normal(size=(300, 1))
+    x_val, y_val = x[:50] + 5.0, y[:50] + 5.0  # far from the training rows: a large validation loss
+    model = Regressor(hidden=(8,))
+    history = model.fit(x, y, validation=(x_val, y_val), epochs=3, patience=None, seed=0, progress=False)
+    assert history.n_train == 300 and history.n_val == 50
+    plain = Regressor(hidden=(8,)).fit(x, y, epochs=3, patience=None, seed=0, progress=False)
+    assert plain.n_val == 30 and plain.n_train == 270  # the default 10 % split
+    assert min(history.val_loss) > 2 * max(plain.val_loss)
+    with pytest.raises(TypeError, match="validation"):
+        model.fit(x, y, validation=x_val, epochs=1, progress=False)
+    with pytest.raises(ValueError):
+        model.fit(x, y, validation=(x_val, y_val[:10]), epochs=1, progress=False)
