@@ -167,7 +167,7 @@ def main() -> None:
     say("|---|---|---:|---|---|---|---|---|---|---:|---:|---:|")
     for fraction, n_train, use_z, results in rows:
         col = {k: [r[k] for r in results] for k in results[0]}
-        say(f"| {n_train} ({fraction}) | {'yes' if use_z else 'no'} | {len(results)} | {_mean_std(col['auc'])} | "
+        say(f"| {n_train} ({n_train / n_total:.3f}) | {'yes' if use_z else 'no'} | {len(results)} | {_mean_std(col['auc'])} | "
             f"{_pct(col['accuracy'])} | {_mean_std(col['f1_spcc'])} | {_pct(col['purity_ia'])} | "
             f"{_pct(col['efficiency_ia'])} | {np.mean(col['ece_raw']):.4f} → {np.mean(col['ece']):.4f} | "
             f"{np.mean(col['temperature']):.2f} | {np.mean(col['s_per_epoch']):.1f} | {np.mean(col['rate']):.0f} |")
