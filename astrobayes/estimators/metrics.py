@@ -335,9 +335,14 @@ def fit_temperature(probabilities, labels) -> float:
 
     low, high = np.log(0.05), np.log(20.0)
     best = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"xatol": 1e-5})
-    if min(best.x - low, high - best.x) < 1e-3:
+    if high - best.x < 1e-3:
         warnings.warn(f"the fitted temperature {np.exp(best.x):.3g} sits at the edge of the search range [0.05, 20]: "
                       "the probabilities carry (almost) no information about the labels (an untrained network?)",
+                      RuntimeWarning, stacklevel=2)
+    elif best.x - low < 1e-3:
+        warnings.warn(f"the fitted temperature {np.exp(best.x):.3g} sits at the edge of the search range [0.05, 20]: "
+                      "the held-out labels are perfectly separated by these probabilities, so any sharper T fits "
+                      "them better; T is not constrained (use more, or harder, held-out objects)",
                       RuntimeWarning, stacklevel=2)
     return float(np.exp(best.x))
 

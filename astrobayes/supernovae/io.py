@@ -416,10 +416,9 @@ def read_lightcurve_table(source, *, object_id: str = "object_id", time: str = "
         days = (values * u.Unit(unit)).to_value(u.day)
     except u.UnitConversionError:
         raise ValueError(f"column {time!r} has unit {unit}, which is not a time") from None
-    obs = Table({"object_id": native_array(table["object_id"]).astype(str), "time": days * u.day,
-                 "band": native_array(table["band"]).astype(str)})
-    for name in ("flux", "flux_err"):
-        obs[name], _ = column_values(table, name, "observation")
+    # ids, bands and fluxes go to Lightcurves as they are (masks and units included): it checks them
+    obs = Table({"object_id": table["object_id"], "time": days * u.day, "band": table["band"],
+                 "flux": table["flux"], "flux_err": table["flux_err"]})
     meta_table = None
     if meta is not None:
         meta_table, meta_described = read_table(meta, None, what="lightcurve metadata")

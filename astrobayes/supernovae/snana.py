@@ -134,8 +134,10 @@ def read_snana(source, *, pattern: str = "*.DAT", truth=None, bands: Sequence[st
     pattern : str
         File-name pattern inside directories and archives.
     truth : path or Table, optional
-        A truth key (see :func:`read_truth_key`) whose ``TRUE_TYPE`` fills in the
-        types of the unlabelled (``SNTYPE = -9``) objects.
+        A truth key (see :func:`read_truth_key`; a table needs ``SNID`` or
+        ``object_id`` and ``TRUE_TYPE``) whose type fills in that of every
+        unlabelled (``SNTYPE = -9``) object. Spectroscopic objects keep their
+        ``SNTYPE`` even where the key says otherwise.
     bands : sequence of str, optional
         Allowed filters; default the ``FILTERS`` header of the files.
     max_objects : int, optional
@@ -205,7 +207,7 @@ def read_snana(source, *, pattern: str = "*.DAT", truth=None, bands: Sequence[st
     meta["spectroscopic"] = meta["sntype"] != -9
     meta["type_code"] = np.asarray(meta["sntype"], dtype=np.int64)
     if truth is not None:
-        key = truth if isinstance(truth, Table) else read_truth_key(truth)
+        key = _truth_table(truth, "truth") if isinstance(truth, Table) else read_truth_key(truth)
         true_type = dict(zip(native_array(key["object_id"]).astype(str).tolist(), np.asarray(key["true_type"])))
         unlabelled = np.asarray(meta["sntype"]) == -9
         snids = meta["object_id"].tolist()
@@ -237,14 +239,22 @@ def read_truth_key(path) -> Table:
     >>> {"object_id", "true_type"} <= set(key.colnames)
     True
     """
-    table = Table.read(path, format="ascii.basic", comment="#", delimiter=" ", guess=False)
+    return _truth_table(Table.read(path, format="ascii.basic", comment="#", delimiter=" ", guess=False),
+                        repr(str(path)))
+
+
+def _truth_table(table: Table, described: str) -> Table:
+    """A truth key with lower-case columns, ``SNID`` renamed ``object_id`` (str), checked for repeats."""
+    table = Table(table, copy=True)
     lower = {name: name.lower() for name in table.colnames}
     table.rename_columns(list(lower), list(lower.values()))
-    if "snid" not in table.colnames or "true_type" not in table.colnames:
-        raise ValueError(f"{str(path)!r} is not a truth key: it needs SNID and TRUE_TYPE columns, has {table.colnames}")
-    table.rename_column("snid", "object_id")
-    table["object_id"] = np.asarray(table["object_id"]).astype(str)
+    if "snid" in table.colnames and "object_id" not in table.colnames:
+        table.rename_column("snid", "object_id")
+    if "object_id" not in table.colnames or "true_type" not in table.colnames:
+        raise ValueError(f"{described} is not a truth key: it needs SNID (or object_id) and TRUE_TYPE columns, "
+                         f"has {table.colnames}")
+    table["object_id"] = native_array(table["object_id"]).astype(str)
     values, counts = np.unique(table["object_id"], return_counts=True)
     if (counts > 1).any():
-        raise ValueError(f"column 'SNID' of {str(path)!r} repeats {values[counts > 1][:5].tolist()}")
+        raise ValueError(f"column 'SNID' of {described} repeats {values[counts > 1][:5].tolist()}")
     return table

@@ -751,3 +751,35 @@ def test_table_reader_names_bad_time_and_meta_columns():
     with pytest.raises(ValueError, match="floating-point"):
         read_lightcurve_table(frame.assign(snid=[1, 1]), object_id="snid", time="mjd",
                               meta=pd.DataFrame({"snid": [1.0]}))
+
+
+def test_table_reader_keeps_flux_units_and_refuses_magnitudes():
+    from astropy.table import QTable
+
+    table = QTable({"id": ["a", "a"], "time": [1.0, 2.0] * u.d, "band": ["g", "r"],
+                    "f": [1000.0, 2000.0] * u.nJy, "e": [0.1, 0.1] * u.uJy})
+    lcs = read_lightcurve_table(table, object_id="id", flux="f", flux_err="e")
+    assert lcs.observations["flux"].unit == u.nJy
+    assert np.asarray(lcs.observations["flux_err"]).tolist() == pytest.approx([100.0, 100.0])
+    table["f"], table["e"] = [20.0, 21.0] * u.mag, [0.1, 0.1] * u.mag
+    with pytest.raises(ValueError, match="not magnitudes"):
+        read_lightcurve_table(table, object_id="id", flux="f", flux_err="e")
+
+
+def test_table_reader_refuses_empty_ids_and_bands_in_a_csv(tmp_path):
+    path = tmp_path / "lc.csv"
+    path.write_text("id,time,band,flux,flux_err\n1,1.0,g,5.0,1.0\n,2.0,g,5.0,1.0\n2,3.0,,5.0,1.0\n")
+    with pytest.raises(ValueError, match="column 'object_id'.*empty or missing"):
+        read_lightcurve_table(path, object_id="id")
+    path.write_text("id,time,band,flux,flux_err\n1,1.0,g,5.0,1.0\n2,3.0,,5.0,1.0\n")
+    with pytest.raises(ValueError, match="column 'band'.*empty or missing"):
+        read_lightcurve_table(path, object_id="id")
+
+
+def test_a_truth_key_table_read_by_hand_works():
+    raw = Table.read(SPCC_TRUTH, format="ascii.basic", comment="#", delimiter=" ", guess=False)  # SNID, TRUE_TYPE
+    by_hand = read_snana(SPCC_SAMPLE, truth=raw)
+    from_file = read_snana(SPCC_SAMPLE, truth=SPCC_TRUTH)
+    assert by_hand.meta["type_code"].tolist() == from_file.meta["type_code"].tolist()
+    with pytest.raises(ValueError, match="not a truth key"):
+        read_snana(SPCC_SAMPLE, truth=Table({"id": ["1"], "kind": [1]}))
