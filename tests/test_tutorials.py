@@ -18,7 +18,7 @@ def test_tutorial_runs_and_writes_its_figures(tutorial, tmp_path):
     env = dict(os.environ, ASTROBAYES_FAST="1", ASTROBAYES_TUTORIAL_OUTPUT=str(tmp_path / "output"),
                MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, str(tutorial)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     # Tutorials announce each saved figure as "figure: PATH".
     figures = [Path(line.split(":", 1)[1].strip()) for line in done.stdout.splitlines() if line.startswith("figure:")]

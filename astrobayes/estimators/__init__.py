@@ -9,6 +9,7 @@ from .classifier import Classifier
 from .embeddings import CNNEmbedding, DeepSetEmbedding, MLPEmbedding, RNNEmbedding
 from .ensemble import DeepEnsemble, MCDropout, Uncertainty
 from .flows import ConditionalFlow
+from .generative import WGANGP, ConvVAE, GANHistory, gradient_penalty
 from .hmc import HMCBNN, hamiltonian_monte_carlo
 from .mdn import MixtureComponents, MixtureDensityNetwork
 from .metrics import (expected_calibration_error, plot_reliability, purity_efficiency, reliability_curve,
@@ -21,5 +22,6 @@ __all__ = [
     "MixtureComponents", "ConditionalFlow", "DeepEnsemble", "MCDropout", "Uncertainty", "VariationalBNN",
     "HMCBNN", "hamiltonian_monte_carlo", "MLPEmbedding", "CNNEmbedding", "RNNEmbedding", "DeepSetEmbedding",
     "expected_calibration_error", "plot_reliability", "purity_efficiency", "reliability_curve", "roc_auc",
-    "History", "TrainingConfig", "fit_module", "training_config",
+    "History", "TrainingConfig", "fit_module", "training_config", "ConvVAE", "WGANGP", "GANHistory",
+    "gradient_penalty",
 ]

@@ -120,9 +120,13 @@ class CNNEmbedding(nn.Module):
     """Convolutional embedding of 1-D (n, C, L) or 2-D (n, C, H, W) grids.
 
     Each block is convolution ("same" padding) → activation → 2× max-pooling
-    (skipped once the grid is down to a single pixel along an axis); adaptive
-    average pooling then reduces any grid size to one vector per object, so
-    the same network accepts stamps of any size.
+    (skipped once the grid is down to a single pixel along an axis). With
+    ``pooling="average"`` (default) adaptive average pooling then reduces any
+    grid size to one vector per object, so the same network accepts stamps of
+    any size — and is blind to *where* in the stamp a feature sits. With
+    ``pooling="flatten"`` the last feature map is flattened instead, which
+    keeps positions (needed to infer e.g. a galaxy's centroid) but fixes the
+    input grid to ``input_size``.
 
     Parameters
     ----------
@@ -138,16 +142,25 @@ class CNNEmbedding(nn.Module):
         Width of every convolution kernel.
     activation : str
         Activation after each convolution.
+    pooling : {"average", "flatten"}
+        How the last feature map becomes a vector (see above).
+    input_size : int or sequence of int, optional
+        The grid (L,) or (H, W) the network will see; required for
+        ``pooling="flatten"``.
 
     Examples
     --------
     >>> cnn = CNNEmbedding(in_channels=3, output_dim=16, dim=2, channels=(8, 16))
     >>> cnn(torch.randn(4, 3, 32, 32)).shape
     torch.Size([4, 16])
+    >>> located = CNNEmbedding(1, output_dim=8, channels=(8, 16), pooling="flatten", input_size=(24, 24))
+    >>> located(torch.randn(2, 1, 24, 24)).shape
+    torch.Size([2, 8])
     """
 
     def __init__(self, in_channels: int, output_dim: int = 32, dim: int = 2, channels: Sequence[int] = (16, 32, 64),
-                 kernel_size: int = 3, activation: str = "silu"):
+                 kernel_size: int = 3, activation: str = "silu", pooling: str = "average",
+                 input_size: int | Sequence[int] | None = None):
         super().__init__()
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.output_dim = _positive_int(output_dim, "output_dim")
@@ -165,12 +178,34 @@ class CNNEmbedding(nn.Module):
             self.blocks.append(nn.Sequential(conv(width, out, self.kernel_size, padding="same"),
                                              ACTIVATIONS[self.activation]()))
             width = out
-        self.global_pool = nn.AdaptiveAvgPool1d(1) if self.dim == 1 else nn.AdaptiveAvgPool2d(1)
-        self.project = nn.Linear(width, self.output_dim)
+        if pooling not in ("average", "flatten"):
+            raise ValueError(f"pooling must be 'average' or 'flatten', got {pooling!r}")
+        self.pooling = pooling
+        self.input_size = None
+        if input_size is not None:
+            sizes = (input_size,) * self.dim if np.isscalar(input_size) else tuple(input_size)
+            if len(sizes) != self.dim:
+                raise ValueError(f"input_size must give {self.dim} grid size(s), got {input_size!r}")
+            self.input_size = tuple(_positive_int(s, "input_size") for s in sizes)
+        if pooling == "flatten":
+            if self.input_size is None:
+                raise ValueError("pooling='flatten' needs input_size, the (H, W) or (L,) grid of the inputs")
+            final = list(self.input_size)
+            for _ in self.channels:
+                if min(final) >= 2:
+                    final = [s // 2 for s in final]
+            self.global_pool = nn.Identity()
+            self.project = nn.Linear(width * int(np.prod(final)), self.output_dim)
+        else:
+            self.global_pool = nn.AdaptiveAvgPool1d(1) if self.dim == 1 else nn.AdaptiveAvgPool2d(1)
+            self.project = nn.Linear(width, self.output_dim)
 
     def get_config(self) -> dict:
-        return {"in_channels": self.in_channels, "output_dim": self.output_dim, "dim": self.dim,
-                "channels": list(self.channels), "kernel_size": self.kernel_size, "activation": self.activation}
+        config = {"in_channels": self.in_channels, "output_dim": self.output_dim, "dim": self.dim,
+                  "channels": list(self.channels), "kernel_size": self.kernel_size, "activation": self.activation}
+        if self.pooling != "average" or self.input_size is not None:
+            config.update(pooling=self.pooling, input_size=None if self.input_size is None else list(self.input_size))
+        return config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = "(n, C, L)" if self.dim == 1 else "(n, C, H, W)"
@@ -180,6 +215,9 @@ class CNNEmbedding(nn.Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"CNNEmbedding was built for in_channels={self.in_channels}, but the input has "
                              f"{x.shape[1]} channel(s) (axis 1 of {expected})")
+        if self.pooling == "flatten" and tuple(x.shape[2:]) != self.input_size:
+            raise ValueError(f"CNNEmbedding(pooling='flatten') was built for grids of {self.input_size}, got "
+                             f"{tuple(x.shape[2:])}")
         for block in self.blocks:
             x = block(x)
             if min(x.shape[2:]) >= 2:

@@ -210,7 +210,7 @@ class NLE(SimulationTrainer):
     ----------
     prior : JointPrior
         Simulation prior; training θ must lie in its support.
-    density : {"nsf", "maf", "realnvp", "mdn"}
+    density : {"nsf", "nsf_coupling", "maf", "realnvp", "mdn"}
         Density estimator for q(x | θ): a :class:`ConditionalFlow` of that type
         or a :class:`MixtureDensityNetwork` (fastest, fine for near-Gaussian noise).
     **estimator_options

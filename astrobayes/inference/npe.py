@@ -361,7 +361,7 @@ class NPE(SimulationTrainer):
     ----------
     prior : JointPrior
         Simulation prior; training θ must lie in its support.
-    density : {"nsf", "maf", "realnvp", "mdn"}
+    density : {"nsf", "nsf_coupling", "maf", "realnvp", "mdn"}
         Conditional density estimator: a :class:`ConditionalFlow` of that
         type or a :class:`MixtureDensityNetwork`.
     embedding : nn.Module, optional

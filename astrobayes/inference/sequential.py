@@ -241,7 +241,7 @@ def truncated_sequential_npe(prior: JointPrior, simulator, x_obs, n_rounds: int 
     n_rounds : int
         Rounds of simulate → train (1 is plain NPE).
     simulations_per_round : int
-    density : {"nsf", "maf", "realnvp", "mdn"}
+    density : {"nsf", "nsf_coupling", "maf", "realnvp", "mdn"}
     embedding : nn.Module, optional
     estimator_options : dict, optional
         Options of the density estimator (e.g. ``{"n_transforms": 3}``).

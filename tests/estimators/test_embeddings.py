@@ -247,3 +247,22 @@ def test_wrong_channel_count_is_a_clear_error():
 def test_constructor_arguments_are_validated(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+def test_cnn_flatten_pooling_sees_position_and_checks_grid():
+    torch.manual_seed(0)
+    averaged = CNNEmbedding(1, output_dim=4, channels=(4,), kernel_size=1)
+    flattened = CNNEmbedding(1, output_dim=4, channels=(4,), kernel_size=1, pooling="flatten", input_size=(8, 8))
+    left, right = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8)
+    left[0, 0, 4, 1] = right[0, 0, 4, 6] = 1.0
+    # a 1×1 convolution + global average cannot tell the two apart; the flattened map can
+    assert torch.allclose(averaged(left), averaged(right))
+    assert not torch.allclose(flattened(left), flattened(right))
+    rebuilt = CNNEmbedding(**flattened.get_config())
+    assert rebuilt.project.in_features == flattened.project.in_features == 4 * 4 * 4
+    with pytest.raises(ValueError, match="built for grids of"):
+        flattened(torch.zeros(1, 1, 16, 16))
+    with pytest.raises(ValueError, match="needs input_size"):
+        CNNEmbedding(1, pooling="flatten")
+    with pytest.raises(ValueError, match="pooling"):
+        CNNEmbedding(1, pooling="max")
