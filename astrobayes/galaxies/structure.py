@@ -138,7 +138,8 @@ def train_structure_posterior(simulator: StampSimulator, n_simulations: int, *, 
     (positions matter: the centroid and the orientation live there) of
     ``embedding_dim`` outputs (ignored when ``embedding`` is given), and the default density a coupling spline
     flow, whose sampling is one pass (an autoregressive ``"nsf"`` needs seven
-    sequential passes per layer, ~250× slower to sample here); ``training`` goes to the training loop
+    sequential passes per layer, and was two orders of magnitude slower to
+    sample in our trials); ``training`` goes to the training loop
     (``epochs``, ``batch_size``, ``learning_rate``, ``device``, ``progress``, ...).
     """
     if embedding is None:
