@@ -298,6 +298,16 @@ def fit_stamp_mcmc(stamp, simulator: StampSimulator, *, sigma=None, mask=None, n
 
 
 # ------------------------------------------------------- population model
+def _log_normal_mass(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """log(Φ(β) − Φ(α)) for α < β, accurate in both tails (computed on the side where Φ is small)."""
+    upper = alpha > 0                       # the interval lies above the mean: use Φ(−α) − Φ(−β)
+    low = torch.where(upper, -beta, alpha)
+    high = torch.where(upper, -alpha, beta)
+    log_high = torch.special.log_ndtr(high)
+    log_low = torch.special.log_ndtr(low)
+    return log_high + torch.log1p(-torch.exp((log_low - log_high).clamp(max=-1e-300)))
+
+
 class SizeLuminosityModel:
     """log₁₀ r½ = a + b (log₁₀ F − pivot) + N(0, σ²), from per-galaxy NPE draws.
 
@@ -354,10 +364,11 @@ class SizeLuminosityModel:
         a, b, sigma = (alpha[inside, k].reshape(-1, 1, 1) for k in range(3))
         mean = a + b * self.log_flux
         normal = torch.distributions.Normal(mean, sigma)
-        # truncation to the training box, per draw (the mean depends on that draw's flux)
-        mass = (normal.cdf(torch.tensor(self.high, dtype=torch.float64))
-                - normal.cdf(torch.tensor(self.low, dtype=torch.float64))).clamp(min=1e-300)
-        log_w = normal.log_prob(self.log_r) - torch.log(mass) - self.log_train
+        # truncation to the training box, per draw (the mean depends on that draw's flux), in log space:
+        # a relation far outside the box has a mass that underflows, and dividing by a clamped zero
+        # would turn the least likely relations into the most likely ones
+        log_mass = _log_normal_mass((self.low - mean) / sigma, (self.high - mean) / sigma)
+        log_w = normal.log_prob(self.log_r) - log_mass - self.log_train
         per_galaxy = torch.logsumexp(log_w, dim=2) - math.log(self.n_draws)
         out[inside] = log_prior[inside] + per_galaxy.sum(dim=1)
         return out
@@ -385,6 +396,22 @@ def simulate_size_luminosity(n: int, simulator: StampSimulator, *, a: float = 0.
 
 def fit_size_luminosity(draws, training_prior: JointPrior, *, pivot: float = 2.75, n_steps: int = 3000,
                         seed: int | None = 0, progress: bool | None = None, **model_options) -> MCMCResult:
-    """Sample (a, b, σ) of :class:`SizeLuminosityModel` with emcee."""
+    """Sample (a, b, σ) of :class:`SizeLuminosityModel` with emcee.
+
+    The walkers start in a small ball around the best of 4096 hyperprior
+    draws: started across the whole prior, a few walkers stranded on a
+    secondary optimum at the edge of the slope's range (steep relations whose
+    truncated sizes mimic a flat one) and never joined the rest.
+    """
     model = SizeLuminosityModel(draws, training_prior, pivot=pivot, **model_options)
-    return run_emcee(model.log_prob, model.hyperprior, n_steps=n_steps, seed=seed, progress=progress)
+    prior = model.hyperprior
+    starts = prior.sample(4096, seed=seed).to(torch.float64)
+    with torch.no_grad():
+        values = torch.cat([model.log_prob(chunk) for chunk in starts.split(256)])
+    best = starts[int(torch.argmax(values))].numpy()
+    span = np.asarray(prior.high) - np.asarray(prior.low)
+    rng = np.random.default_rng(seed)
+    initial = best + 1e-3 * span * rng.standard_normal((32, len(best)))
+    initial = np.clip(initial, np.asarray(prior.low) + 1e-7 * span, np.asarray(prior.high) - 1e-7 * span)
+    return run_emcee(model.log_prob, initial, n_steps=n_steps, seed=seed, progress=progress,
+                     names=list(prior.names), units=list(prior.units))

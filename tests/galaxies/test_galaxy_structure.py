@@ -170,7 +170,7 @@ def test_size_luminosity_weights_match_the_truncated_integral():
 
     prior = structural_prior()
     low, high = float(prior.low[1]), float(prior.high[1])
-    obs, s, log_f = 0.08, 0.05, 2.75
+    obs, s, log_f = 0.08, 0.05, 3.25
     draws = np.zeros((1, 100_000, 7))
     draws[0, :, 0] = log_f
     draws[0, :, 1] = truncnorm.rvs((low - obs) / s, (high - obs) / s, loc=obs, scale=s, size=100_000,
@@ -181,12 +181,23 @@ def test_size_luminosity_weights_match_the_truncated_integral():
     exact = []
     for a, b, sigma in alphas:
         mu = a + b * (log_f - 2.75)
-        mass = norm.cdf(high, mu, sigma) - norm.cdf(low, mu, sigma)
-        value, _ = quad(lambda r: norm.pdf(obs, r, s) * norm.pdf(r, mu, sigma) / mass, low, high, points=[obs])
-        exact.append(math.log(value))
+        # the truncated density, normalised in log space on the tail where it is small
+        log_mass = (norm.logsf(low, mu, sigma) + math.log1p(-math.exp(norm.logsf(high, mu, sigma)
+                                                                      - norm.logsf(low, mu, sigma)))
+                    if mu < low else
+                    norm.logcdf(high, mu, sigma) + math.log1p(-math.exp(norm.logcdf(low, mu, sigma)
+                                                                         - norm.logcdf(high, mu, sigma))))
+        peak = norm.logpdf(high, mu, sigma) if mu > high else 0.0   # factored out to keep quad in range
+        value, _ = quad(lambda r: norm.pdf(obs, r, s) * math.exp(norm.logpdf(r, mu, sigma) - peak), low, high,
+                        points=[obs], epsabs=0, epsrel=1e-10, limit=200)
+        exact.append(math.log(value) + peak - log_mass)
     difference = ours - np.array(exact)
     # 1e5 draws: Monte Carlo error of the average ~ 1e-3 relative
     assert np.ptp(difference) < 0.01
+    # a relation whose mean, 0.45 + 1.9 · 0.5 = 1.4, lies 10 σ above the box: a plain cdf difference
+    # underflows to 0 there, and dividing by a clamped zero once made it the *most* likely relation
+    extreme = float(model.log_prob(torch.tensor([[0.45, 1.9, 0.05]], dtype=torch.float64))[0])
+    assert np.isfinite(extreme) and extreme < ours.min() - 50
 
 
 def test_population_simulation_follows_the_relation(small):
