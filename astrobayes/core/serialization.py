@@ -185,6 +185,14 @@ def read_model(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return header, tensors
 
 
+def load_as(cls: type, path: str | Path):
+    """:func:`load`, refusing a file that holds anything but a ``cls`` (the ``Cls.load(path)`` of each estimator)."""
+    model = load(path)
+    if not isinstance(model, cls):
+        raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+    return model
+
+
 def load(path: str | Path):
     """Load any astrobayes estimator saved with ``save(path)``.
 

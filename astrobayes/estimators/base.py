@@ -300,12 +300,9 @@ class Estimator:
     @classmethod
     def load(cls, path):
         """Load a model saved with :meth:`save` (same as ``astrobayes.load``)."""
-        from ..core.serialization import load
+        from ..core.serialization import load_as
 
-        model = load(path)
-        if not isinstance(model, cls):
-            raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
+        return load_as(cls, path)
 
     def _embedding_config(self):
         return module_config(self.embedding)
