@@ -11,9 +11,13 @@ e₁, e₂ ∈ [−0.5, 0.5], centroid within ±1.5 px). It prints:
    contain the truth, per parameter, with the binomial 3σ band p ± 3√(p(1 − p)/n);
 3. accuracy vs signal-to-noise: rms of (posterior median − truth) and the mean posterior standard deviation per
    parameter in S/N bins (matched-filter S/N of the noiseless stamp);
+2b. NPE + importance sampling (:meth:`~astrobayes.galaxies.StructurePosterior.importance_sample`: the NPE's
+   draws reweighted by the renderer's pixel likelihood, adaptive rounds for narrow posteriors) over the first
+   ``--importance-test`` held-out stamps: coverage from the weighted quantiles, effective sample sizes;
 4. NPE against per-galaxy emcee (:func:`~astrobayes.galaxies.fit_stamp_mcmc`, the renderer inside a Gaussian
    pixel likelihood, MAP start, ``--mcmc-steps`` × 32 walkers) on ``--mcmc`` stamps: C2ST accuracy between the
-   two posteriors per stamp (0.5 = indistinguishable), and stamps per second for both routes;
+   two posteriors per stamp (0.5 = indistinguishable), also for NPE + importance sampling and for the emcee
+   chain's two halves (the reference's noise floor), and stamps per second for all routes;
 5. the size–luminosity population model over ``--populations`` replicates of ``--population-size`` galaxies on
    log₁₀ r½ = 0.45 + 0.3 (log₁₀ F − 2.75) + N(0, 0.1²), fitted from ``--population-draws`` NPE draws per
    galaxy: coverage of (a, b, σ) and mean bias.
@@ -55,6 +59,10 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000, help="NPE draws per stamp")
     parser.add_argument("--mcmc", type=int, default=10, help="stamps fitted with emcee")
     parser.add_argument("--mcmc-steps", type=int, default=4000)
+    parser.add_argument("--importance", type=int, default=4000,
+                        help="proposals per stamp for NPE + importance sampling (0: skip that route)")
+    parser.add_argument("--importance-test", type=int, default=500,
+                        help="held-out stamps for the calibration of NPE + importance sampling")
     parser.add_argument("--populations", type=int, default=30)
     parser.add_argument("--population-size", type=int, default=300)
     parser.add_argument("--population-draws", type=int, default=64, help="NPE draws per galaxy in the population fit")
@@ -125,6 +133,35 @@ def main() -> None:
         say(f"| {name} | {cells[0]} | {cells[1]} |")
     say(f"\nall inside their 3σ bands: {all_ok}\n")
 
+    # 2b. NPE + importance sampling ---------------------------------------------------------------
+    if args.importance and args.importance_test:
+        m = min(args.importance_test, args.test)
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = posterior.importance_sample(stamps[:m], args.importance, seed=3, progress=False)
+        is_seconds = time.perf_counter() - start
+        ess = np.array([r.ess for r in results])
+        rounds = np.array([r.rounds for r in results])
+        say(f"## 2b. NPE + importance sampling: calibration over the first {m} held-out stamps "
+            f"({args.importance} renderer calls per round, {m / is_seconds:.2f} stamps/s)\n")
+        say(f"effective sample size: median {np.median(ess):.0f}, 5th percentile {np.percentile(ess, 5):.0f}, "
+            f"min {ess.min():.1f}; rounds 1/2/3: {np.sum(rounds == 1)}/{np.sum(rounds == 2)}/{np.sum(rounds >= 3)}; "
+            f"{sum('effective sample size' in str(w.message) for w in caught)} stamp(s) warned of ESS < 50\n")
+        say("| parameter | 68 % coverage | 95 % coverage |")
+        say("|---|---|---|")
+        is_ok = True
+        for k, name in enumerate(PARAMETERS):
+            cells = []
+            for level in (0.68, 0.95):
+                bounds = np.array([r.quantile([0.5 * (1 - level), 0.5 * (1 + level)])[:, k] for r in results])
+                fraction = float(np.mean((true[:m, k] >= bounds[:, 0]) & (true[:m, k] <= bounds[:, 1])))
+                low, high = _band(m, level)
+                is_ok &= low <= fraction <= high
+                cells.append(f"{fraction:.3f} [{low:.3f}, {high:.3f}]")
+            say(f"| {name} | {cells[0]} | {cells[1]} |")
+        say(f"\nall inside their 3σ bands: {is_ok}\n")
+
     # 3. accuracy vs S/N ---------------------------------------------------------------------------
     median = np.median(draws, axis=1)
     spread = np.std(draws, axis=1)
@@ -148,9 +185,14 @@ def main() -> None:
     # 4. NPE vs emcee ----------------------------------------------------------------------------
     if args.mcmc:
         say(f"## 4. NPE vs per-galaxy emcee ({args.mcmc} stamps, {args.mcmc_steps} steps × 32 walkers)\n")
-        say("| stamp | S/N | emcee draws | max τ | emcee s | C2ST |")
-        say("|---:|---:|---:|---:|---:|---:|")
-        scores, seconds = [], []
+        say("C2ST columns: NPE draws, NPE + importance sampling (IS) draws resampled by weight, and the emcee "
+            "chain's first half against its second half (the reference's own noise floor). The IS comparison "
+            "uses as many draws as its effective sample size (at most 4000) on both sides, because "
+            "resampling beyond it repeats draws, which a classifier can learn.\n")
+        say("| stamp | S/N | emcee draws | max τ | emcee s | C2ST NPE | IS ESS | IS s | C2ST IS (draws) "
+            "| C2ST emcee halves |")
+        say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        scores, is_scores, floors, seconds, is_took = [], [], [], [], []
         chosen = np.arange(args.mcmc)
         for index in chosen:
             with warnings.catch_warnings(record=True) as caught:
@@ -158,20 +200,42 @@ def main() -> None:
                 result = fit_stamp_mcmc(stamps[int(index)], simulator, n_steps=args.mcmc_steps, seed=int(index),
                                         progress=False)
             took = result.meta["seconds_including_map"]
-            reference = result.samples
-            n = min(len(reference), 4000)
+            chain = result.samples
+            n = min(len(chain), 4000)
             rng = np.random.default_rng(int(index))
-            reference = reference[rng.choice(len(reference), n, replace=False)]
+            reference = chain[rng.choice(len(chain), n, replace=False)]
             ours = posterior.sample(stamps[int(index)], n, seed=int(index))[0]
             score = c2st(reference, ours, seed=0)
+            half = len(chain) // 2
+            floor = c2st(chain[:half], chain[half:2 * half], seed=0)
             scores.append(score)
+            floors.append(floor)
             seconds.append(took)
             short = " (short chain)" if any("chain is only" in str(w.message) for w in caught) else ""
+            is_cells = "– | – | –"
+            if args.importance:
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    weighted = posterior.importance_sample(stamps[int(index)], args.importance, seed=int(index),
+                                                           progress=False)[0]
+                is_took.append(time.perf_counter() - start)
+                n_is = int(min(n, weighted.ess))
+                if n_is >= 20:
+                    is_score = c2st(reference[:n_is], weighted.resample(n_is, seed=int(index)), seed=0)
+                    is_scores.append(is_score)
+                    is_cells = f"{weighted.ess:.0f} | {is_took[-1]:.1f} | {is_score:.3f} ({n_is})"
+                else:
+                    is_cells = f"{weighted.ess:.0f} | {is_took[-1]:.1f} | – (ESS < 20)"
             say(f"| {index} | {snr[index]:.1f} | {n} | {np.max(result.autocorr_time):.0f}{short} | {took:.0f} | "
-                f"{score:.3f} |")
-        say(f"\nC2ST mean {np.mean(scores):.3f}, max {np.max(scores):.3f}; emcee {np.mean(seconds):.0f} s per "
-            f"stamp ({1 / np.mean(seconds):.4f} stamps/s) vs NPE {args.test / npe_seconds:.0f} stamps/s "
-            f"({args.draws} draws each): {args.test / npe_seconds * np.mean(seconds):.0f}× faster\n")
+                f"{score:.3f} | {is_cells} | {floor:.3f} |")
+        say(f"\nC2ST NPE mean {np.mean(scores):.3f}, max {np.max(scores):.3f}; emcee halves mean {np.mean(floors):.3f}"
+            + (f"; NPE + IS mean {np.mean(is_scores):.3f}, max {np.max(is_scores):.3f}" if is_scores else ""))
+        say(f"\nemcee {np.mean(seconds):.0f} s per stamp ({1 / np.mean(seconds):.4f} stamps/s) vs NPE "
+            f"{args.test / npe_seconds:.0f} stamps/s ({args.draws} draws each): "
+            f"{args.test / npe_seconds * np.mean(seconds):.0f}× faster"
+            + (f"; NPE + IS {np.mean(is_took):.1f} s per stamp ({np.mean(seconds) / np.mean(is_took):.1f}× faster "
+               "than emcee)" if is_took else "") + "\n")
 
     # 5. size–luminosity population ---------------------------------------------------------------
     if args.populations:

@@ -37,9 +37,12 @@ import astropy.units as u
 import numpy as np
 import torch
 from astropy.table import QTable
+from tqdm.auto import tqdm
 
 from astrobayes.estimators.embeddings import CNNEmbedding
+from astrobayes.estimators.training import show_progress
 from astrobayes.inference.npe import NPE, Posterior
+from astrobayes.inference.npe_importance import ImportanceResult, importance_sample
 from astrobayes.inference.priors import JointPrior, Uniform
 from astrobayes.inference.sampling import MCMCResult, run_emcee
 
@@ -106,6 +109,33 @@ class StructurePosterior:
         x = self.features(stamps)
         draws = self.posterior.sample(n, x, seed=seed, batch_size=batch_size)
         return draws[None] if draws.ndim == 2 else draws
+
+    def importance_sample(self, stamps, n_proposals: int = 4000, seed: int | None = 0, progress: bool | None = None,
+                          **options) -> list[ImportanceResult]:
+        """Exact posteriors: the NPE's draws reweighted by the renderer's pixel likelihood, one result per stamp.
+
+        The network is the proposal of :func:`~astrobayes.inference.importance_sample`
+        (a defensive mixture with a widened Gaussian), the target is
+        :func:`stamp_log_posterior`. Costs ``n_proposals`` renderings per stamp
+        (≈ 1,300 stamps/s at 32 × 32 on one CPU thread) instead of the NPE's
+        microseconds, and is still far cheaper than emcee; each result's ``ess``
+        says how well the network covered the posterior. ``options`` go to
+        ``importance_sample`` (``defensive``, ``inflate``, ``min_ess``).
+
+        Examples
+        --------
+        >>> results = posterior.importance_sample(stamps, 4000)          # doctest: +SKIP
+        >>> lo, median, hi = results[0].quantile([0.16, 0.5, 0.84])    # doctest: +SKIP
+        """
+        images, noise = _images_and_sigma(stamps, self.simulator)
+        x = self.features(stamps)
+        seeds = np.random.SeedSequence(seed).generate_state(len(images))
+        results = []
+        for k in tqdm(range(len(images)), disable=not show_progress(progress), desc="importance sampling"):
+            target = stamp_log_posterior(images[k], self.simulator, sigma=None if noise is None else noise[k])
+            results.append(importance_sample(self.posterior, x[k], target, n_proposals, seed=int(seeds[k]),
+                                             **options))
+        return results
 
     def summary(self, stamps, n_samples: int = 1000, seed: int | None = 0) -> QTable:
         """Per-stamp medians and 68 % intervals of θ and the derived flux, r½, q and position angle."""

@@ -9,6 +9,7 @@ from .hierarchical import HierarchicalModel
 from .importance import defensive_proposal
 from .nle import NLE, Likelihood
 from .npe import NPE, Posterior
+from .npe_importance import ImportanceResult, importance_sample
 from .priors import BoxUniform, JointPrior, LogUniform, Normal, Uniform
 from .sampling import MCMCResult, run_emcee
 from .sequential import TruncatedPrior, truncated_sequential_npe
@@ -16,5 +17,5 @@ from .sequential import TruncatedPrior, truncated_sequential_npe
 __all__ = [
     "diagnostics", "NPE", "Posterior", "NLE", "Likelihood", "BoxUniform", "JointPrior", "LogUniform", "Normal",
     "Uniform", "MCMCResult", "run_emcee", "DeltaMap", "HierarchicalModel", "defensive_proposal",
-    "TruncatedPrior", "truncated_sequential_npe",
+    "TruncatedPrior", "truncated_sequential_npe", "ImportanceResult", "importance_sample",
 ]
