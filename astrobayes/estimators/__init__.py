@@ -10,6 +10,7 @@ from .embeddings import CNNEmbedding, DeepSetEmbedding, MLPEmbedding, RNNEmbeddi
 from .ensemble import DeepEnsemble, MCDropout, Uncertainty
 from .flows import ConditionalFlow
 from .generative import WGANGP, ConvVAE, GANHistory, gradient_penalty
+from .healpix import ChebConv, HealpixEmbedding, healpix_laplacian, healpix_pool, to_nest
 from .hmc import HMCBNN, hamiltonian_monte_carlo
 from .mdn import MixtureComponents, MixtureDensityNetwork
 from .metrics import (expected_calibration_error, plot_reliability, purity_efficiency, reliability_curve,
@@ -23,5 +24,5 @@ __all__ = [
     "HMCBNN", "hamiltonian_monte_carlo", "MLPEmbedding", "CNNEmbedding", "RNNEmbedding", "DeepSetEmbedding",
     "expected_calibration_error", "plot_reliability", "purity_efficiency", "reliability_curve", "roc_auc",
     "History", "TrainingConfig", "fit_module", "training_config", "ConvVAE", "WGANGP", "GANHistory",
-    "gradient_penalty",
+    "gradient_penalty", "HealpixEmbedding", "ChebConv", "healpix_laplacian", "healpix_pool", "to_nest",
 ]
