@@ -64,13 +64,15 @@ class ImportanceResult:
         """Weighted quantiles per parameter: shape (len(q), d) for a sequence q in [0, 1]."""
         q = np.atleast_1d(np.asarray(q, dtype=float))
         weights = np.exp(self.log_weights)
+        kept = weights > 0  # draws outside the support carry no weight and must not anchor the interpolation
+        draws, weights = self.draws[kept], weights[kept]
         out = np.empty((len(q), self.draws.shape[1]))
         for j in range(self.draws.shape[1]):
-            order = np.argsort(self.draws[:, j])
+            order = np.argsort(draws[:, j])
             cumulative = np.cumsum(weights[order])
             # midpoint rule: a draw's quantile is the weight below it plus half its own
             position = cumulative - 0.5 * weights[order]
-            out[:, j] = np.interp(q, position, self.draws[order, j])
+            out[:, j] = np.interp(q, position, draws[order, j])
         return out
 
 
@@ -97,6 +99,7 @@ class _Proposal:
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         n_net = min(n - 1, max(1, int(round(self.share_network * n))))
+        self.share_network = n_net / n  # the deterministic-mixture weights use the split actually drawn
         net = np.asarray(self.posterior.estimator.sample(n_net, self.plain, seed=int(rng.integers(2**31))),
                          dtype=np.float64).reshape(n_net, -1)
         gauss = self.mean + rng.standard_normal((n - n_net, len(self.mean))) @ self.cholesky.T
@@ -181,8 +184,10 @@ def importance_sample(posterior, x_obs, log_target, n_proposals: int = 4000, *, 
     the highest mode. And so on for at most
     ``max_rounds`` rounds (adaptive importance sampling; Cappé et al. 2004,
     JCGS 13, 907). Only the last round's draws are returned: conditional on
-    its proposal they are an ordinary importance sample, so the adaptation
-    costs no bias.
+    its proposal they are an ordinary importance sample (the choice to stop
+    is made on that round's own ESS, a small selection effect). From round 2
+    on the network is only the ε share, so weights are bounded by p/(ε q)
+    only where the network has mass; the ESS is the check.
 
     Parameters
     ----------
@@ -246,6 +251,9 @@ def importance_sample(posterior, x_obs, log_target, n_proposals: int = 4000, *, 
             with torch.no_grad():
                 log_p = np.asarray(log_target(torch.as_tensor(draws[inside], dtype=torch.float64)),
                                    dtype=np.float64)
+            if np.isnan(log_p).any():
+                raise ValueError(f"log_target returned NaN for {int(np.isnan(log_p).sum())} of {int(inside.sum())} "
+                                 "draws inside the support; it must return finite values or -inf")
             log_w[inside] = log_p - proposal.log_prob(draws[inside])
         finite = np.isfinite(log_w)
         if not finite.any():

@@ -202,18 +202,25 @@ def fit_band_powers(observed_band_powers, likelihood: BandPowerLikelihood, *, n_
 
 
 # ------------------------------------------------------------------ NPE route
-def train_shear_posterior(theta, x, prior: JointPrior, *, nside: int | None = None, seed: int | None = 0,
-                          embedding_options: dict | None = None, **training_options) -> Posterior:
+def train_shear_posterior(theta, x, prior: JointPrior, *, nside: int | None = None, mask=None,
+                          seed: int | None = 0, embedding_options: dict | None = None,
+                          **training_options) -> Posterior:
     """NPE q(Ω_m, σ₈ | x) from simulated pairs: x are summaries (n, k) or NEST maps (n, 1, npix).
 
     Summaries are standardised inside the flow; maps go through a
-    :class:`~astrobayes.estimators.HealpixEmbedding` of ``nside`` (required for maps).
+    :class:`~astrobayes.estimators.HealpixEmbedding` of ``nside`` (required for
+    maps), restricted to the footprint ``mask`` (RING, True = observed) when given.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 3:
         if nside is None:
             raise ValueError("nside is required to train on maps (x of shape (n, 1, npix))")
         options = {"channels": (8, 16, 32), "order": 3, "output_dim": 32}
+        if mask is not None:
+            import healpy as hp
+
+            nest_mask = np.asarray(hp.reorder(np.asarray(mask, dtype=float), r2n=True)) > 0.5
+            options["observed"] = np.flatnonzero(nest_mask).tolist()
         options.update(embedding_options or {})
         embedding = HealpixEmbedding(nside, in_channels=x.shape[1], **options)
         npe = NPE(prior, density="nsf_coupling", embedding=embedding, n_transforms=4, hidden_features=64)

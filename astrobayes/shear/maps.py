@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import warnings
 from pathlib import Path
@@ -187,7 +188,8 @@ class ShearMap:
         ``weight`` (else ``n_gal``, else equally); a coarse pixel is observed when a
         fraction > 0 and ≥ ``min_coverage`` of its children is. Counts and weights add;
         ``noise`` combines as √(Σ w²σ²)/Σw. Upgrading copies values and noise to the
-        children and splits counts and weights evenly (totals are conserved).
+        children and splits counts and weights evenly (totals are conserved), so the
+        noise of each child is √k times its parent's.
 
         Examples
         --------
@@ -220,8 +222,9 @@ class ShearMap:
             out = dataclasses.replace(nested, nside=nside, mask=mask, meta=dict(self.meta), **values)
         else:
             k = (nside // self.nside) ** 2
-            values = {n: np.repeat(getattr(nested, n), k, axis=-1) / (k if n in ("weight", "n_gal") else 1)
-                      for n in nested.fields}
+            # a child holds 1/k of the galaxies, so its noise is √k larger (noise = σ_e/√N_eff)
+            factor = {"weight": 1.0 / k, "n_gal": 1.0 / k, "noise": math.sqrt(k)}
+            values = {n: np.repeat(getattr(nested, n), k, axis=-1) * factor.get(n, 1.0) for n in nested.fields}
             out = dataclasses.replace(nested, nside=nside, mask=np.repeat(nested.mask, k), meta=dict(self.meta),
                                       **values)
         return out if self.nest else out.to_ring()

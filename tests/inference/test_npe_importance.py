@@ -49,7 +49,7 @@ def _exact(x, sigma):
 
 
 def test_recovers_the_exact_posterior(rough_posterior):
-    result = importance_sample(rough_posterior, X_OBS, _log_target(X_OBS, SIGMA), 4000, seed=1)
+    result = importance_sample(rough_posterior, X_OBS, _log_target(X_OBS, SIGMA), 4003, seed=1)
     assert isinstance(result, ImportanceResult) and result.rounds == 1
     assert result.ess > 100  # the rough network still covers the posterior (the tolerances below scale with ess)
     mean, std = _exact(X_OBS, SIGMA)
@@ -92,6 +92,14 @@ def test_narrow_posterior_is_found_by_the_laplace_round(rough_posterior):
     assert np.all(np.abs(np.exp(result.log_weights) @ result.draws - mean) < 4 * std / math.sqrt(result.ess))
 
 
+def test_quantiles_ignore_draws_outside_the_support():
+    # three equally weighted draws and one of zero weight far away: the 90 % quantile is the top draw
+    result = ImportanceResult(np.array([[0.0], [1.0], [2.0], [100.0]]),
+                              np.log(np.array([1 / 3, 1 / 3, 1 / 3, 0.0])), 3.0, 0.0)
+    assert result.quantile([0.9])[0, 0] == pytest.approx(2.0)
+    assert result.quantile([0.0])[0, 0] == pytest.approx(0.0)
+
+
 def test_bad_input(rough_posterior):
     target = _log_target(X_OBS, SIGMA)
     with pytest.raises(ValueError, match="n_proposals"):
@@ -104,5 +112,7 @@ def test_bad_input(rough_posterior):
         importance_sample(rough_posterior, X_OBS, target, 100, max_rounds=0)
     with pytest.raises(ValueError, match="one observation"):
         importance_sample(rough_posterior, np.zeros((3, 2)), target, 100)
+    with pytest.raises(ValueError, match="NaN"):
+        importance_sample(rough_posterior, X_OBS, lambda theta: torch.where(theta[:, 0] < 0, torch.nan, 0.0), 100)
     with pytest.raises(ValueError, match="zero posterior density"):
         importance_sample(rough_posterior, X_OBS, lambda theta: torch.full((len(theta),), -math.inf), 100)

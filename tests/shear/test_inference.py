@@ -78,7 +78,8 @@ def test_npe_routes_on_summaries_and_maps(survey, training):
     assert abs(s8(draws).mean() - s8(TRUTH)) < 3 * s8(draws).std()
     # the map-level network: a few epochs on 1500 maps must already learn S₈ better than the prior's spread
     nest = survey.nest_maps(maps) / survey.simulator.noise_sigma
-    map_posterior = train_shear_posterior(theta, nest, prior, nside=16, epochs=8, batch_size=64)
+    map_posterior = train_shear_posterior(theta, nest, prior, nside=16, mask=survey.mask, epochs=8,
+                                          batch_size=64)
     draws = map_posterior.sample(500, survey.nest_maps(observed)[0] / survey.simulator.noise_sigma, seed=0)
     assert draws.shape == (500, 2) and np.all(np.isfinite(draws))
     assert s8(draws).std() < s8(prior.sample(5000, seed=1).numpy()).std()

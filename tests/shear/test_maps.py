@@ -87,6 +87,10 @@ def test_udgrade_weighted_mean_over_observed_children():
     assert up.n_gal.sum() == pytest.approx(coarse.n_gal.sum())
     again = up.udgrade(4)
     assert np.allclose(again.kappa, coarse.kappa) and np.array_equal(again.mask, coarse.mask)
+    # noise = σ_e/√N_eff: a child with a quarter of the galaxies is twice as noisy, and back again
+    noisy = ShearMap(kappa=np.zeros(48), noise=np.full(48, 0.1), n_gal=np.full(48, 8.0), nest=True)
+    assert np.allclose(noisy.udgrade(4).noise, 0.2)
+    assert np.allclose(noisy.udgrade(4).udgrade(2).noise, 0.1)
     assert not fine.udgrade(4, min_coverage=1.0).mask.sum() > coarse.mask.sum()
 
 
