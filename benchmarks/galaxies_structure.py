@@ -47,6 +47,23 @@ def _band(n: int, p: float) -> tuple[float, float]:
     return max(0.0, p - half), min(1.0, p + half)
 
 
+def _coverage_table(say, names, true: np.ndarray, interval) -> bool:
+    """Print per-parameter 68 %/95 % coverage with the 3σ band; interval(level) → (2, m, d) bounds. All in band?"""
+    say("| parameter | 68 % coverage | 95 % coverage |")
+    say("|---|---|---|")
+    bounds = {level: interval(level) for level in (0.68, 0.95)}
+    all_ok = True
+    for k, name in enumerate(names):
+        cells = []
+        for level, (lo, hi) in bounds.items():
+            fraction = float(np.mean((true[:, k] >= lo[:, k]) & (true[:, k] <= hi[:, k])))
+            low, high = _band(len(true), level)
+            all_ok &= low <= fraction <= high
+            cells.append(f"{fraction:.3f} [{low:.3f}, {high:.3f}]")
+        say(f"| {name} | {cells[0]} | {cells[1]} |")
+    return all_ok
+
+
 def _theta(truth, names) -> np.ndarray:
     return np.stack([np.asarray(truth[name], dtype=float) for name in names], axis=1)
 
@@ -119,18 +136,11 @@ def main() -> None:
     true = _theta(truth, PARAMETERS)
     say(f"## 2. Calibration over {args.test} held-out stamps ({args.draws} draws each, "
         f"{args.test / npe_seconds:.0f} stamps/s)\n")
-    say("| parameter | 68 % coverage | 95 % coverage |")
-    say("|---|---|---|")
-    all_ok = True
-    for k, name in enumerate(PARAMETERS):
-        cells = []
-        for level in (0.68, 0.95):
-            lo, hi = np.percentile(draws[:, :, k], [50 * (1 - level), 50 * (1 + level)], axis=1)
-            fraction = float(np.mean((true[:, k] >= lo) & (true[:, k] <= hi)))
-            low, high = _band(args.test, level)
-            all_ok &= low <= fraction <= high
-            cells.append(f"{fraction:.3f} [{low:.3f}, {high:.3f}]")
-        say(f"| {name} | {cells[0]} | {cells[1]} |")
+
+    def npe_interval(level):
+        return np.percentile(draws, [50 * (1 - level), 50 * (1 + level)], axis=1)  # (2, m, 7)
+
+    all_ok = _coverage_table(say, PARAMETERS, true, npe_interval)
     say(f"\nall inside their 3σ bands: {all_ok}\n")
 
     # 2b. NPE + importance sampling ---------------------------------------------------------------
@@ -148,18 +158,11 @@ def main() -> None:
         say(f"effective sample size: median {np.median(ess):.0f}, 5th percentile {np.percentile(ess, 5):.0f}, "
             f"min {ess.min():.1f}; rounds 1/2/3: {np.sum(rounds == 1)}/{np.sum(rounds == 2)}/{np.sum(rounds >= 3)}; "
             f"{sum('effective sample size' in str(w.message) for w in caught)} stamp(s) warned of ESS < 50\n")
-        say("| parameter | 68 % coverage | 95 % coverage |")
-        say("|---|---|---|")
-        is_ok = True
-        for k, name in enumerate(PARAMETERS):
-            cells = []
-            for level in (0.68, 0.95):
-                bounds = np.array([r.quantile([0.5 * (1 - level), 0.5 * (1 + level)])[:, k] for r in results])
-                fraction = float(np.mean((true[:m, k] >= bounds[:, 0]) & (true[:m, k] <= bounds[:, 1])))
-                low, high = _band(m, level)
-                is_ok &= low <= fraction <= high
-                cells.append(f"{fraction:.3f} [{low:.3f}, {high:.3f}]")
-            say(f"| {name} | {cells[0]} | {cells[1]} |")
+
+        def weighted_interval(level):
+            return np.stack([r.quantile([0.5 * (1 - level), 0.5 * (1 + level)]) for r in results], axis=1)
+
+        is_ok = _coverage_table(say, PARAMETERS, true[:m], weighted_interval)
         say(f"\nall inside their 3σ bands: {is_ok}\n")
 
     # 3. accuracy vs S/N ---------------------------------------------------------------------------
