@@ -95,7 +95,7 @@ def test_narrow_posterior_is_found_by_the_laplace_round(rough_posterior):
 def test_quantiles_ignore_draws_outside_the_support():
     # three equally weighted draws and one of zero weight far away: the 90 % quantile is the top draw
     result = ImportanceResult(np.array([[0.0], [1.0], [2.0], [100.0]]),
-                              np.log(np.array([1 / 3, 1 / 3, 1 / 3, 0.0])), 3.0, 0.0)
+                              np.array([-np.log(3.0)] * 3 + [-np.inf]), 3.0, 0.0)
     assert result.quantile([0.9])[0, 0] == pytest.approx(2.0)
     assert result.quantile([0.0])[0, 0] == pytest.approx(0.0)
 
