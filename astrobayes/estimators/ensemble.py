@@ -360,7 +360,9 @@ class MCDropout(_MemberMixture):
     seed : int or None
         Seeds the dropout masks of ``predict``, ``log_prob`` and
         ``uncertainty`` so that they are deterministic (emcee needs a fixed
-        log-probability); None draws new masks on every call.
+        log-probability); None draws new masks on every call. The masks come
+        from the random stream of the model's device, so the same seed gives
+        other (equally valid) masks on a GPU than on the CPU.
 
     Examples
     --------
