@@ -1,4 +1,4 @@
-"""The ``astrobayes`` command: ``demo``, ``info`` and ``inspect``.
+"""The ``astrobayes`` command: ``demo``, ``info``, ``inspect`` and ``apply``.
 
 Examples
 --------
@@ -7,14 +7,18 @@ Examples
     $ astrobayes info
     $ astrobayes demo --output demo-output
     $ astrobayes inspect demo-output/models/mdn
+    $ astrobayes apply models/photo_z galaxies.fits photo_z.fits --columns g_r,r_i,i_z
 
 Errors go to stderr as one line each; the exit status is 0 on success, 2 for
-a file that is not a readable astrobayes model (or a usage error), 1 for any
-other failure (set ``ASTROBAYES_DEBUG=1`` to see its traceback).
+a file that is not a readable astrobayes model, an unreadable catalogue, a
+missing column, an existing output without ``--overwrite`` (or a usage
+error), 1 for any other failure (set ``ASTROBAYES_DEBUG=1`` to see its
+traceback). ``python -m astrobayes`` is the same command.
 """
 from __future__ import annotations
 
 import argparse
+import textwrap
 import json
 import os
 import sys
@@ -100,6 +104,96 @@ def _inspect(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- apply
+def _split(text: str | None) -> list[str] | None:
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _apply(args) -> int:
+    import datetime as dt
+    import shlex
+
+    from . import __version__
+    from .catalog import apply_estimator, load_catalog_model, posterior_draws, quantile_label
+    from .catalog.io import catalog_format, id_columns, read_catalog, write_catalog
+    from .core.serialization import ModelFileError
+
+    def usage(message: str) -> int:
+        print(f"astrobayes apply: {message}", file=sys.stderr)
+        return 2
+
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        return usage(f"{output} exists; pass --overwrite to replace it")
+    if not output.parent.is_dir():
+        return usage(f"the output folder {output.parent} does not exist")
+    try:
+        out_format = catalog_format(output, args.format)
+        in_format = catalog_format(args.catalog)
+    except ValueError as err:
+        return usage(str(err))
+    if args.samples and out_format == "csv":
+        return usage("a CSV file cannot hold per-object draws (--samples); write ECSV, FITS or Parquet")
+    try:
+        model = load_catalog_model(args.model, _split(args.names))
+    except (ModelFileError, FileNotFoundError, TypeError, ValueError) as err:
+        return usage(f"cannot use {args.model} as a model: {err}")
+    try:
+        catalog = read_catalog(args.catalog, in_format)
+    except Exception as err:  # any reader failure means: not a catalogue we can read
+        return usage(f"cannot read the catalogue {args.catalog}: {type(err).__name__}: {err}")
+    names = list(catalog.colnames) if hasattr(catalog, "colnames") else [str(c) for c in catalog.columns]
+    columns = _split(args.columns) or (list(model.columns) if model.columns else None)
+    if columns is None:
+        return usage(f"{args.model} records no input columns; name them with --columns a,b,c "
+                     "in the order the model was trained on")
+    missing = [c for c in columns if c not in names]
+    if missing:
+        return usage(f"the catalogue {args.catalog} has no column {missing[0]!r} (columns: {', '.join(names)})")
+    if model.n_inputs is not None and len(columns) != model.n_inputs:
+        return usage(f"--columns names {len(columns)} column(s) but the model was trained on {model.n_inputs}")
+    keep = names if args.keep_columns else (_split(args.id_columns) or id_columns(names))
+    unknown = [c for c in keep if c not in names]
+    if unknown:
+        return usage(f"the catalogue {args.catalog} has no column {unknown[0]!r} (--id-columns)")
+    try:
+        quantiles = [float(q) for q in _split(args.quantiles)]
+    except ValueError:
+        return usage(f"--quantiles must be numbers separated by commas, got {args.quantiles!r}")
+    if not hasattr(catalog, "colnames"):
+        catalog = catalog.reset_index(drop=True)  # row position = row key: the seed's per-row streams
+    summaries = apply_estimator(catalog, model, columns, n_draws=args.draws, quantiles=quantiles,
+                                batch_size=args.batch_size, device=args.device, seed=args.seed)
+    units = {}
+    if model.kind != "classifier":
+        labels = ["mean", "std"] + [quantile_label(q) for q in quantiles]
+        units = {f"{param}_{label}": unit for param, unit in zip(model.parameters, model.units) for label in labels}
+    samples = {}
+    if args.samples:
+        if model.kind == "classifier":
+            return usage("--samples needs a density model; a classifier's output is its class probabilities")
+        draws = posterior_draws(catalog, model, columns, n=args.samples, seed=args.seed, device=args.device)
+        for j, (param, unit) in enumerate(zip(model.parameters, model.units)):
+            samples[f"{param}_samples"] = draws[:, :, j]
+            units[f"{param}_samples"] = unit
+    provenance = {
+        "astrobayes_version": __version__,
+        "model": str(model.path),
+        "model_class": type(model.model).__name__,
+        "model_sha256": model.header.get("weights_sha256", ""),
+        "catalog": str(Path(args.catalog).resolve()),
+        "columns": ",".join(columns),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "astrobayes " + shlex.join(args.argv),
+        "seed": args.seed,
+        "n_draws": args.draws,
+    }
+    passed = catalog[keep] if keep else None
+    write_catalog(output, summaries, passed, out_format, provenance, units, samples)
+    print(f"Wrote {len(summaries)} rows ({', '.join(model.parameters)}) to {output}")
+    return 0
+
+
 # ---------------------------------------------------------------------- demo
 def _demo(args) -> int:
     from .demo import run_demo
@@ -144,6 +238,45 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="summarise a saved model file and verify its checksum")
     inspect.add_argument("model", help="model path (stem, .json or .safetensors)")
     inspect.set_defaults(handler=_inspect)
+
+    apply = commands.add_parser(
+        "apply", help="posterior summaries for every object of a catalogue",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill("Run a saved model (an NPE posterior, regressor, mixture density network, flow or "
+                    "classifier) on every row of a catalogue and write, per parameter, the posterior mean, "
+                    "standard deviation and quantiles (16th, 50th, 84th percentile by default) as "
+                    "columns NAME_mean, NAME_std, NAME_q16, NAME_q50, NAME_q84, with units where the model's "
+                    "prior has them. Catalogues are read and written by suffix: .ecsv, .fits, .csv, .parquet. "
+                    "The output keeps the catalogue's id columns (id, *_id, objid, snid, name, ...) or "
+                    "every input column with --keep-columns, and records the astrobayes version, model, "
+                    "checksum, date, command and seed in its metadata. Rows with a missing (NaN) input get "
+                    "NaN summaries. The same --seed gives the same numbers on every run.", 79),
+        epilog="example:\n  astrobayes apply models/photo_z galaxies.fits photo_z.fits --columns g_r,r_i,i_z")
+    apply.add_argument("model", help="saved model (path stem, .json or .safetensors)")
+    apply.add_argument("catalog", help="input catalogue: .ecsv, .fits, .csv or .parquet")
+    apply.add_argument("output", help="output catalogue; its suffix sets the format unless --format is given")
+    apply.add_argument("--columns", metavar="A,B,C",
+                       help="input columns in the order the model was trained on (default: those recorded "
+                            "with the model)")
+    apply.add_argument("--names", metavar="P,Q", help="output parameter names (default: from the model's prior, "
+                                                      "else y_0, y_1, ...)")
+    apply.add_argument("--draws", type=int, default=1000, metavar="N",
+                       help="posterior draws per object for the summaries (default: 1000; regressors and "
+                            "mixture density networks are summarised exactly)")
+    apply.add_argument("--samples", type=int, default=0, metavar="K",
+                       help="also store K posterior draws per object in a NAME_samples column (not for CSV)")
+    apply.add_argument("--quantiles", default="0.16,0.5,0.84", metavar="Q1,Q2",
+                       help="quantiles to report (default: 0.16,0.5,0.84, the median and the 68%% interval)")
+    apply.add_argument("--batch-size", type=int, default=4096, help="objects per network call (default: 4096)")
+    apply.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="where the network runs (default: auto = CUDA when present)")
+    apply.add_argument("--seed", type=int, default=0, help="random seed of the posterior draws (default: 0)")
+    apply.add_argument("--keep-columns", action="store_true", help="copy every input column to the output")
+    apply.add_argument("--id-columns", metavar="A,B", help="input columns to copy (default: the id-like ones)")
+    apply.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    apply.add_argument("--format", choices=("ecsv", "fits", "csv", "parquet"),
+                       help="output format (default: from the output's suffix)")
+    apply.set_defaults(handler=_apply)
     return parser
 
 
@@ -156,10 +289,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse exits on --help and on usage errors
         return int(stop.code or 0)
+    args.argv = argv
     try:
         return args.handler(args)
     except (ValueError, TypeError, RuntimeError, OSError) as err:

@@ -6,6 +6,7 @@ Importing this package registers every estimator and embedding, so that
 from .base import Estimator, FeatureNetwork, Prediction
 from .bayesian import VariationalBNN
 from .classifier import Classifier
+from .distributed import DistributedContext, distributed_context, fit_distributed
 from .embeddings import CNNEmbedding, DeepSetEmbedding, MLPEmbedding, RNNEmbedding
 from .ensemble import DeepEnsemble, MCDropout, Uncertainty
 from .flows import ConditionalFlow
@@ -25,4 +26,5 @@ __all__ = [
     "expected_calibration_error", "plot_reliability", "purity_efficiency", "reliability_curve", "roc_auc",
     "History", "TrainingConfig", "fit_module", "training_config", "ConvVAE", "WGANGP", "GANHistory",
     "gradient_penalty", "HealpixEmbedding", "ChebConv", "healpix_laplacian", "healpix_pool", "to_nest",
+    "DistributedContext", "distributed_context", "fit_distributed",
 ]

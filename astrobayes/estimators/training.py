@@ -4,7 +4,9 @@ An estimator hands :func:`fit_module` its network, a loss function of one
 mini-batch and the data; the loop owns everything else: device placement,
 seeding, the validation split, Adam(W), the learning-rate schedule, gradient
 clipping, early stopping with best-weights restore, optional bf16 autocast on
-CUDA, a progress bar and the returned :class:`History`.
+CUDA, a progress bar and the returned :class:`History`. With
+``distributed=True`` the same loop runs data-parallel over a
+``torch.distributed`` group (see :mod:`astrobayes.estimators.distributed`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from torch import nn
 from ..core.device import resolve_device
 from ..core.seeding import make_generator, seed_everything
 from ..core.validation import Masked, index_inputs, inputs_to, n_rows
+from .distributed import distributed_context
 
 __all__ = ["TrainingConfig", "History", "fit_module", "training_config", "show_progress"]
 
@@ -62,6 +65,10 @@ class TrainingConfig:
     device_data_fraction : float
         Data are copied to the GPU once when they take less than this fraction
         of its free memory, otherwise batch by batch.
+    distributed : bool
+        Train data-parallel across the processes of a ``torch.distributed``
+        group (torchrun, or :func:`~astrobayes.estimators.fit_distributed`):
+        ``batch_size`` is then the global batch, split among the processes.
     """
 
     epochs: int = 200
@@ -79,6 +86,7 @@ class TrainingConfig:
     progress: bool | None = None
     mixed_precision: bool = False
     device_data_fraction: float = 0.5
+    distributed: bool = False
 
     def __post_init__(self):
         positive_ints = {"epochs": self.epochs, "batch_size": self.batch_size}
@@ -214,9 +222,17 @@ def fit_module(
     -------
     History
     """
-    device = resolve_device(config.device)
+    # one process of a data-parallel group: same rows, same seed, 1/W of each batch
+    context = distributed_context(config.device) if config.distributed else None
+    device = context.device if context is not None else resolve_device(config.device)
     seed_everything(config.seed)
-    generator = make_generator(config.seed)
+    if context is not None:
+        context.check_batch_size(config.batch_size)
+        seed = context.shared_seed(config.seed)  # the same split and batch order on every rank
+        context.seed_rank(seed)
+        generator = make_generator(seed)
+    else:
+        generator = make_generator(config.seed)
     n = n_rows(data[0])
 
     if validation_data is None and config.validation_fraction > 0 and n >= 10:
@@ -232,6 +248,8 @@ def fit_module(
         raise ValueError("the training set is empty after the validation split")
 
     module.to(device)
+    if context is not None:
+        context.broadcast_state(module)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         on_device = _nbytes(train) + (_nbytes(val) if val else 0) < config.device_data_fraction * free
@@ -264,6 +282,8 @@ def fit_module(
         order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
         for start in range(0, count, config.batch_size):
             index = order[start:start + config.batch_size]
+            if context is not None:
+                index = context.share(index)
             if on_device:
                 index = index.to(device)
             batch = [index_inputs(d, index) for d in items]
@@ -279,26 +299,31 @@ def fit_module(
     best_state, best_score, stale = None, math.inf, 0
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(config.epochs), desc=description, disable=not show_progress(config.progress),
-               leave=False, unit="epoch")
+    quiet = not show_progress(config.progress) or (context is not None and context.rank != 0)
+    bar = tqdm(range(config.epochs), desc=description, disable=quiet, leave=False, unit="epoch")
     start_time = time.perf_counter()
     for epoch in bar:
         module.train()
         total, count = 0.0, 0
         for size, batch in batches(train, shuffle=True):
-            loss = run_loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss = run_loss(batch) if size else None
+            if context is not None:  # backward, then the global batch's mean gradient and loss
+                loss, size = context.average_gradients(loss, size, params)
             if not torch.isfinite(loss):
                 raise RuntimeError(
                     f"{description}: the loss became {loss.item()} at epoch {epoch + 1}; "
                     f"try a smaller learning_rate (now {optimizer.param_groups[0]['lr']:.3g}) or check the data")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if context is None:
+                loss.backward()
             if config.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
             optimizer.step()
             total += loss.detach().float().item() * size
             count += size
         history.train_loss.append(total / count)
+        if context is not None:  # e.g. batch-norm statistics: keep rank 0's, as DDP does
+            context.broadcast_state(module, parameters=False)
         history.learning_rate.append(optimizer.param_groups[0]["lr"])
 
         if val:
@@ -306,8 +331,10 @@ def fit_module(
             total, count = 0.0, 0
             with torch.no_grad():
                 for size, batch in batches(val, shuffle=False):
-                    total += run_loss(batch).float().item() * size
+                    total += run_loss(batch).float().item() * size if size else 0.0
                     count += size
+            if context is not None:
+                total, count = context.sum(total, count)
             score = total / count
             history.val_loss.append(score)
         else:
