@@ -114,7 +114,7 @@ def _apply(args) -> int:
     import shlex
 
     from . import __version__
-    from .catalog import apply_estimator, load_catalog_model, posterior_draws, quantile_label
+    from .catalog import apply_estimator, load_catalog_model, posterior_draws, quantile_label, summary_columns
     from .catalog.io import catalog_format, id_columns, read_catalog, write_catalog
     from .core.serialization import ModelFileError
 
@@ -160,18 +160,30 @@ def _apply(args) -> int:
         quantiles = [float(q) for q in _split(args.quantiles)]
     except ValueError:
         return usage(f"--quantiles must be numbers separated by commas, got {args.quantiles!r}")
+    if args.samples < 0:
+        return usage(f"--samples must be 0 or a positive number of draws, got {args.samples}")
+    if args.samples and model.kind == "classifier":
+        return usage("--samples needs a density model; a classifier's output is its class probabilities")
+    try:
+        clash = sorted(set(summary_columns(model, quantiles)) & set(keep))
+    except ValueError as err:
+        return usage(f"--quantiles: {err}")
+    if clash:
+        return usage(f"the catalogue already has the output column(s) {', '.join(clash)}; leave them out of "
+                     "--id-columns / --keep-columns or rename the outputs with --names")
     if not hasattr(catalog, "colnames"):
         catalog = catalog.reset_index(drop=True)  # row position = row key: the seed's per-row streams
-    summaries = apply_estimator(catalog, model, columns, n_draws=args.draws, quantiles=quantiles,
-                                batch_size=args.batch_size, device=args.device, seed=args.seed)
+    try:
+        summaries = apply_estimator(catalog, model, columns, n_draws=args.draws, quantiles=quantiles,
+                                    batch_size=args.batch_size, device=args.device, seed=args.seed)
+    except (ValueError, TypeError) as err:  # option values and column contents, before any output exists
+        return usage(str(err))
     units = {}
     if model.kind != "classifier":
         labels = ["mean", "std"] + [quantile_label(q) for q in quantiles]
         units = {f"{param}_{label}": unit for param, unit in zip(model.parameters, model.units) for label in labels}
     samples = {}
     if args.samples:
-        if model.kind == "classifier":
-            return usage("--samples needs a density model; a classifier's output is its class probabilities")
         draws = posterior_draws(catalog, model, columns, n=args.samples, seed=args.seed, device=args.device)
         for j, (param, unit) in enumerate(zip(model.parameters, model.units)):
             samples[f"{param}_samples"] = draws[:, :, j]

@@ -54,7 +54,9 @@ def main() -> None:
     parser.add_argument("--map-epochs", type=int, default=30, help="map-level NPE epochs (0: skip)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes for the simulations and the per-map emcee fits of route (a)")
+                        help="processes for the simulations and the per-map emcee fits of route (a); with N > 1 "
+                             "the simulations come in N chunks with their own seeds (another, equally valid "
+                             "training set than with 1)")
     parser.add_argument("--batch-size", type=int, default=128, help="NPE batch size on summaries")
     parser.add_argument("--map-batch-size", type=int, default=64, help="NPE batch size on maps")
     parser.add_argument("--device", default="auto", help="device for network training and the forward-pass timing")

@@ -8,6 +8,7 @@ from astropy.table import Table
 
 import astrobayes
 from astrobayes.catalog import apply_estimator
+from astrobayes.catalog.io import read_catalog
 from astrobayes.cli import main
 from astrobayes.inference import NPE
 from astrobayes.inference.priors import BoxUniform
@@ -30,6 +31,7 @@ def npe_path(tmp_path_factory):
 def catalog_path(tmp_path):
     rng = np.random.default_rng(2)
     table = Table({"source_id": np.arange(30) + 7, "m_obs": rng.normal(size=30), "colour": rng.normal(size=30)})
+    table["m_obs"].unit = "mag"
     path = tmp_path / "stars.ecsv"
     table.write(path)
     return path
@@ -60,13 +62,51 @@ def test_other_formats(npe_path, catalog_path, tmp_path, suffix):
     output = tmp_path / f"out{suffix}"
     assert main(["apply", str(npe_path), str(catalog_path), str(output), "--columns", "m_obs,colour",
                  "--draws", "16", "--keep-columns"]) == 0
-    got = Table.read(output).to_pandas() if suffix == ".fits" else (
-        pd.read_csv(output, comment="#") if suffix == ".csv" else pd.read_parquet(output))
-    assert {"source_id", "m_obs", "colour", "distance_modulus_q50"} <= set(got.columns)
-    assert len(got) == 30
-    if suffix == ".csv":
-        header = json.loads(output.read_text().splitlines()[0].removeprefix("# astrobayes: "))
+    got = Table.read(output).to_pandas() if suffix == ".fits" else read_catalog(output)
+    expected = apply_estimator(Table.read(catalog_path), npe_path, ["m_obs", "colour"], n_draws=16)
+    source = Table.read(catalog_path)
+    for name in ("source_id", "m_obs", "colour"):
+        np.testing.assert_array_equal(got[name].to_numpy(), np.asarray(source[name]))
+    for name in expected.columns:
+        np.testing.assert_allclose(got[name].to_numpy(), expected[name].to_numpy(), rtol=1e-15)
+    if suffix == ".fits":
+        assert str(Table.read(output)["distance_modulus_mean"].unit) == "mag"
+    else:
+        if suffix == ".csv":
+            header = json.loads(output.read_text().splitlines()[0].removeprefix("# astrobayes: "))
+        else:
+            import pyarrow.parquet as pq
+
+            header = json.loads(pq.read_schema(output).metadata[b"astrobayes"])
         assert header["units"]["distance_modulus_mean"] == "mag"
+        assert header["units"]["m_obs"] == "mag"  # a copied column keeps its unit
+
+
+def test_csv_values_with_a_hash_survive(npe_path, tmp_path):
+    catalog = tmp_path / "named.csv"
+    pd.DataFrame({"name": ["NGC#1", "M 31"], "m_obs": [0.1, 0.2], "colour": [1.0, 2.0]}).to_csv(catalog, index=False)
+    output = tmp_path / "out.csv"
+    assert main(["apply", str(npe_path), str(catalog), str(output), "--columns", "m_obs,colour", "--draws", "8"]) == 0
+    got = read_catalog(output)
+    assert list(got["name"]) == ["NGC#1", "M 31"] and np.isfinite(got["distance_modulus_mean"]).all()
+
+
+@pytest.mark.parametrize("option", [["--draws", "1"], ["--quantiles", "0,1.5"], ["--quantiles", "0.5,0.5"],
+                                    ["--batch-size", "0"], ["--seed", "-1"], ["--samples", "-2"]])
+def test_bad_option_values_exit_2_before_writing(npe_path, catalog_path, tmp_path, option, capsys):
+    output = tmp_path / "out.ecsv"
+    assert main(["apply", str(npe_path), str(catalog_path), str(output), "--columns", "m_obs,colour", *option]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not output.exists() and _leftovers(tmp_path) == []
+
+
+def test_output_column_already_in_the_catalogue(npe_path, tmp_path, capsys):
+    catalog = tmp_path / "clash.ecsv"
+    Table({"m_obs": [0.1], "colour": [1.0], "distance_modulus_mean": [3.0]}).write(catalog)
+    output = tmp_path / "out.ecsv"
+    assert main(["apply", str(npe_path), str(catalog), str(output), "--columns", "m_obs,colour",
+                 "--keep-columns"]) == 2
+    assert "distance_modulus_mean" in capsys.readouterr().err and not output.exists()
 
 
 def test_existing_output_is_left_untouched(npe_path, catalog_path, tmp_path, capsys):

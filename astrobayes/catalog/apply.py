@@ -131,6 +131,9 @@ def catalog_inputs(catalog, columns: Sequence[str]) -> np.ndarray:
 
 def _row_keys(catalog, m: int) -> np.ndarray:
     if isinstance(catalog, pd.DataFrame) and pd.api.types.is_integer_dtype(catalog.index.dtype):
+        if not catalog.index.is_unique:
+            raise ValueError("catalog: its integer index has repeated labels, and each row's random stream is "
+                             "derived from its label; use catalog.reset_index(drop=True) or a unique id index")
         return catalog.index.to_numpy()
     return np.arange(m)
 
@@ -196,7 +199,8 @@ def _sampled(wrapped, x, keys, n_draws, quantiles, entropy):
 
     # one network call per row (the per-row streams): a bar where that takes a while and someone is watching
     for i in tqdm(range(m), desc="posterior draws", unit="row", disable=m < 1000 or not show_progress(None)):
-        draws, acceptance[i] = _draws_one(wrapped, x[i], n_draws, _row_seed(entropy, keys[i]))
+        with wrapped.lock:  # threads sharing one cached model (Dask's threaded workers)
+            draws, acceptance[i] = _draws_one(wrapped, x[i], n_draws, _row_seed(entropy, keys[i]))
         mean[i], std[i] = draws.mean(axis=0), draws.std(axis=0, ddof=1)
         qs[i] = np.quantile(draws, quantiles, axis=0).T
     return mean, std, qs, acceptance

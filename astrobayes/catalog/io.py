@@ -56,7 +56,13 @@ def read_catalog(path, fmt: str | None = None):
 
         return Table.read(path, format="ascii.ecsv" if fmt == "ecsv" else "fits")
     if fmt == "csv":
-        return pd.read_csv(path, comment="#")
+        with open(path) as handle:  # skip only the leading '# ...' lines (the provenance), never a '#' in a value
+            header = 0
+            for line in handle:
+                if not line.startswith("#"):
+                    break
+                header += 1
+        return pd.read_csv(path, skiprows=header)
     return pd.read_parquet(path)
 
 
@@ -132,7 +138,10 @@ def write_catalog(path, summaries: pd.DataFrame, passed, fmt: str, provenance: d
         else:
             frame = summaries.reset_index(drop=True)
             if passed is not None:
-                passed = passed.to_pandas() if isinstance(passed, Table) else passed
+                if isinstance(passed, Table):  # the copied columns keep their units in the metadata too
+                    units = {**{n: str(passed[n].unit) for n in passed.colnames if passed[n].unit is not None},
+                             **units}
+                    passed = passed.to_pandas()
                 frame = pd.concat([passed.reset_index(drop=True), frame], axis=1)
             for name, values in samples.items():
                 frame[name] = list(values)

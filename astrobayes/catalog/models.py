@@ -7,6 +7,8 @@ where the model file records them, the catalogue columns it reads.
 """
 from __future__ import annotations
 
+import dataclasses
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,8 @@ class CatalogModel:
     columns: tuple[str, ...] | None = None
     path: Path | None = None
     header: dict = field(default_factory=dict)
+    #: serialises the per-row draws: a Posterior keeps each call's acceptance on itself
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def estimator(self):
@@ -94,7 +98,7 @@ def as_catalog_model(model, names=None) -> CatalogModel:
     from astrobayes.inference.npe import Posterior
 
     if isinstance(model, CatalogModel):
-        wrapped = model
+        wrapped = dataclasses.replace(model) if names is not None else model  # never rename a cached model
     elif isinstance(model, Posterior):
         wrapped = CatalogModel(model, "posterior", list(model.prior.names),
                                [_unit_string(un) for un in model.prior.units])

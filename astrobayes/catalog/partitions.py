@@ -118,6 +118,10 @@ def dask_apply(ddf, model_path, columns=None, **options):
     unknown = sorted(set(options) - {"n_draws", "quantiles", "batch_size", "device", "seed", "names"})
     if unknown:
         raise TypeError(f"dask_apply got unknown option(s) {unknown}")
+    if getattr(ddf, "npartitions", 1) > 1 and getattr(ddf, "known_divisions", True) is False:
+        raise ValueError("ddf: its index divisions are unknown (e.g. from read_parquet or read_csv, whose "
+                         "partitions each count rows from 0), so two rows could share an index label and with it "
+                         "a random stream; give it a unique sorted index first, e.g. ddf.set_index('objid')")
     model_path = str(Path(model_path))
     wrapped = cached_model(model_path)  # here too: checks the file early and gives the output columns
     if options.get("names") is not None:

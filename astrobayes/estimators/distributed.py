@@ -14,6 +14,11 @@ it data-parallel across the processes of a ``torch.distributed`` group:
   the :class:`History`, the learning-rate schedule and early stopping are the
   same on every rank; only rank 0 draws a progress bar.
 
+Batch normalisation is the exception: each process normalises with the
+statistics of its own share of the batch (there is no synchronised batch
+norm here), so a model with batch-norm layers trains close to, not exactly
+like, one process; give every process a share of at least a few rows.
+
 The backend is NCCL when the device is CUDA (each process then uses
 ``cuda:LOCAL_RANK``) and gloo on the CPU.
 

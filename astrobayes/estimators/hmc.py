@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.device import resolve_device
 from ..core.seeding import make_generator
 from ..core.serialization import register_estimator
 from ..core.standardize import Standardizer
@@ -381,8 +380,7 @@ class HMCBNN(WeightMixture):
 
     def _after_fit(self, x, y, config: TrainingConfig) -> None:
         net = self.network
-        device = resolve_device(config.device)
-        net.to(device)
+        device = next(net.parameters()).device  # where fit_module trained it (cuda:LOCAL_RANK under torchrun)
         with torch.no_grad():
             x_std = net.features(x.to(device)).double()
             y_std = net.y_scaler(y.to(device)).double()
