@@ -96,9 +96,11 @@ def main() -> None:
     say(f"\n{1000 / (time.perf_counter() - start):.0f} spectra/s (ℓ = 2–256, batches of 1000)\n")
 
     # 2. speed ------------------------------------------------------------------------------------
-    say(f"## 2. Speed (log-normal κ maps with noise on a {args.area:.0f} deg² cap; {args.speed_maps} maps each)\n")
-    say("| nside | maps/s | band powers/s | band powers + peaks + Minkowski/s | HEALPix net forward maps/s (batch 32) |")
-    say("|---:|---:|---:|---:|---:|")
+    if args.speed_nside:
+        say(f"## 2. Speed (log-normal κ maps with noise on a {args.area:.0f} deg² cap; {args.speed_maps} maps each)\n")
+        say("| nside | maps/s | band powers/s | band powers + peaks + Minkowski/s | HEALPix net forward maps/s "
+            "(batch 32) |")
+        say("|---:|---:|---:|---:|---:|")
     prior = shear_prior()
     device = resolve_device(args.device)
     repeats = 20 if device.type == "cuda" else 1
@@ -125,7 +127,8 @@ def main() -> None:
             _synchronize(device)
         net_rate = repeats * len(batch) / (time.perf_counter() - start)
         say(f"| {nside} | {map_rate:.1f} | {cl_rate:.0f} | {summary_rate:.1f} | {net_rate:.1f} ({device.type}) |")
-    say()
+    if args.speed_nside:
+        say()
 
     # 3. inference --------------------------------------------------------------------------------
     if not args.train:
@@ -171,7 +174,8 @@ def main() -> None:
         start = time.perf_counter()
         routes[name] = s8(posterior.sample(args.draws, x_test, seed=0))
         seconds[name] = (time.perf_counter() - start) / args.test
-        say(f"{name}: trained in {trained:.0f} s ({len(history.train_loss)} epochs on {history.device})")
+        say(f"{name}: trained in {trained:.0f} s ({len(history.train_loss)} epochs on {history.device}, best "
+            f"{history.best_epoch + 1})")
 
     npe_route("(b) NPE on log band powers", np.log(band_powers), np.log(test_bp), epochs=args.epochs,
               batch_size=args.batch_size)

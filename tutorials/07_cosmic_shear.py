@@ -24,8 +24,8 @@
 # the shear domain is demonstrated on simulations (``catalog_to_maps`` turns a
 # real shape catalogue into the same ``ShearMap``).
 #
-# Run it with ``python tutorials/07_cosmic_shear.py`` (about 25 minutes on 2
-# CPU cores). Figures go to ``ASTROBAYES_TUTORIAL_OUTPUT`` (default
+# Run it with ``python tutorials/07_cosmic_shear.py`` (minutes on a laptop
+# CPU). Figures go to ``ASTROBAYES_TUTORIAL_OUTPUT`` (default
 # ``tutorial-output/``); ``ASTROBAYES_FAST=1`` makes everything smaller.
 
 # %%
