@@ -99,9 +99,7 @@ class DistributedContext:
 
     def check_batch_size(self, batch_size: int) -> None:
         """A global batch must give every process at least one row."""
-        if batch_size < self.world_size:
-            raise ValueError(f"batch_size ({batch_size}) is the global batch and must be at least the number "
-                             f"of processes (world_size={self.world_size})")
+        _check_batch_size(batch_size, self.world_size)
 
     def share(self, index: torch.Tensor) -> torch.Tensor:
         """This rank's contiguous part of the row indices of one global batch."""
@@ -170,6 +168,12 @@ class DistributedContext:
         tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
         return tensor.tolist()
+
+
+def _check_batch_size(batch_size: int, world_size: int) -> None:
+    if batch_size < world_size:
+        raise ValueError(f"batch_size ({batch_size}) is the global batch and must be at least the number "
+                         f"of processes (world_size={world_size})")
 
 
 def _env_int(name: str, default: int | None = None) -> int:
@@ -347,9 +351,7 @@ def fit_distributed(estimator, x, y, *, world_size: int = 2, backend: str | None
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     config = dataclasses.replace(training_config(config, **changes), distributed=True)
-    if config.batch_size < world_size:
-        raise ValueError(f"batch_size ({config.batch_size}) is the global batch and must be at least the number "
-                         f"of processes (world_size={world_size})")
+    _check_batch_size(config.batch_size, world_size)
     if backend == "nccl" and (config.device == "cpu" or not cuda_available()):
         raise ValueError(f"backend='nccl' needs CUDA devices (device={config.device!r}, "
                          f"{torch.cuda.device_count()} GPU(s) visible); use backend='gloo'")

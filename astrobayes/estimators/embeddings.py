@@ -34,6 +34,12 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _widths(values, name: str, allow_empty: bool = False) -> tuple[int, ...]:
     if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
         values = (values,)
@@ -268,9 +274,7 @@ class RNNEmbedding(nn.Module):
         if cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
         self.cell = cell
-        if not isinstance(bidirectional, (bool, np.bool_)):
-            raise ValueError(f"bidirectional must be True or False, got {bidirectional!r}")
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = _flag(bidirectional, "bidirectional")
         self.num_layers = _positive_int(num_layers, "num_layers")
         rnn = nn.GRU if cell == "gru" else nn.LSTM
         self.rnn = rnn(self.in_channels, self.hidden_size, num_layers=self.num_layers, batch_first=True,

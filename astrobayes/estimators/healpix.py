@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..core.serialization import register_module
-from .embeddings import _activation, _positive_int, _widths
+from .embeddings import _activation, _flag, _positive_int, _widths
 from .layers import ACTIVATIONS
 
 __all__ = ["HealpixEmbedding", "ChebConv", "healpix_laplacian", "healpix_pool", "to_nest"]
@@ -284,9 +284,7 @@ class HealpixEmbedding(nn.Module):
         if pooling not in ("mean", "max"):
             raise ValueError(f"pooling must be 'mean' or 'max', got {pooling!r}")
         self.pooling = pooling
-        if not isinstance(batch_norm, (bool, np.bool_)):
-            raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
-        self.batch_norm = bool(batch_norm)
+        self.batch_norm = _flag(batch_norm, "batch_norm")
         self.activation = _activation(activation)
         mask = _observed_array(observed, self.nside)
         self.observed = None if mask is None else np.flatnonzero(mask).tolist()
