@@ -1,4 +1,4 @@
-"""The ``astrobayes`` command: ``demo``, ``info``, ``inspect`` and ``apply``.
+"""The ``astrobayes`` command: ``demo``, ``info``, ``inspect``, ``apply`` and ``train``.
 
 Examples
 --------
@@ -8,6 +8,8 @@ Examples
     $ astrobayes demo --output demo-output
     $ astrobayes inspect demo-output/models/mdn
     $ astrobayes apply models/photo_z galaxies.fits photo_z.fits --columns g_r,r_i,i_z
+    $ astrobayes train clusters --print-config > clusters.toml
+    $ astrobayes train clusters --config clusters.toml --output models/cluster_mass
 
 Errors go to stderr as one line each; the exit status is 0 on success, 2 for
 a file that is not a readable astrobayes model, an unreadable catalogue, a
@@ -109,12 +111,54 @@ def _split(text: str | None) -> list[str] | None:
     return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _apply(args) -> int:
+def _provenance(args, model_path, model_class: str, sha256: str) -> dict:
+    """What an output catalogue records about how it was made."""
     import datetime as dt
     import shlex
 
     from . import __version__
+
+    return {"astrobayes_version": __version__, "model": str(Path(model_path).resolve()), "model_class": model_class,
+            "model_sha256": sha256, "catalog": str(Path(args.catalog).resolve()),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": "astrobayes " + shlex.join(args.argv), "seed": args.seed, "n_draws": args.draws}
+
+
+def _apply_domain(args, kind: str, output: Path, out_format: str, usage) -> int:
+    """``apply`` for a supernova classifier, cluster mass model or galaxy structure posterior."""
+    import pandas as pd
+    from astropy.table import Table
+
+    from .catalog.domains import DOMAIN_MODELS, apply_domain_model
+    from .catalog.io import write_catalog
+    from .core.serialization import ModelFileError
+
+    for option, flag in ((args.columns, "--columns"), (args.names, "--names"), (args.samples, "--samples"),
+                         (args.keep_columns, "--keep-columns"), (args.id_columns, "--id-columns")):
+        if option:
+            return usage(f"{flag} does not apply to a {kind} model, which reads {DOMAIN_MODELS[kind]}")
+    if args.draws < 1:
+        return usage(f"--draws must be a positive number of draws, got {args.draws}")
+    try:
+        table = apply_domain_model(kind, args.model, args.catalog, n_draws=args.draws, seed=args.seed)
+    except (ModelFileError, FileNotFoundError, KeyError, ValueError, TypeError) as err:
+        return usage(f"cannot apply the {kind} model {args.model} to {args.catalog}: {err}")
+    table = Table(table)
+    table.meta = {}  # the provenance below replaces the domain table's own (nested) metadata
+    from .core.serialization import read_model
+
+    header, _ = read_model(Path(args.model) / "network" if kind == "supernovae" else Path(args.model))
+    provenance = _provenance(args, args.model, f"{kind} model", header.get("weights_sha256", ""))
+    provenance["domain"] = kind
+    empty = pd.DataFrame(index=range(len(table)))  # every column is the domain table's (keeps units and types)
+    write_catalog(output, empty, table, out_format, provenance, {})
+    print(f"Wrote {len(table)} rows ({kind}: {', '.join(table.colnames[:6])}, ...) to {output}")
+    return 0
+
+
+def _apply(args) -> int:
     from .catalog import apply_estimator, load_catalog_model, posterior_draws, quantile_label, summary_columns
+    from .catalog.domains import domain_model_kind
     from .catalog.io import catalog_format, id_columns, read_catalog, write_catalog
     from .core.serialization import ModelFileError
 
@@ -129,6 +173,12 @@ def _apply(args) -> int:
         return usage(f"the output folder {output.parent} does not exist")
     try:
         out_format = catalog_format(output, args.format)
+    except ValueError as err:
+        return usage(str(err))
+    kind = domain_model_kind(args.model)
+    if kind is not None:  # reads lightcurves / members / stamps in its domain's formats
+        return _apply_domain(args, kind, output, out_format, usage)
+    try:
         in_format = catalog_format(args.catalog)
     except ValueError as err:
         return usage(str(err))
@@ -188,21 +238,47 @@ def _apply(args) -> int:
         for j, (param, unit) in enumerate(zip(model.parameters, model.units)):
             samples[f"{param}_samples"] = draws[:, :, j]
             units[f"{param}_samples"] = unit
-    provenance = {
-        "astrobayes_version": __version__,
-        "model": str(model.path),
-        "model_class": type(model.model).__name__,
-        "model_sha256": model.header.get("weights_sha256", ""),
-        "catalog": str(Path(args.catalog).resolve()),
-        "columns": ",".join(columns),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "astrobayes " + shlex.join(args.argv),
-        "seed": args.seed,
-        "n_draws": args.draws,
-    }
+    provenance = _provenance(args, model.path, type(model.model).__name__, model.header.get("weights_sha256", ""))
+    provenance["columns"] = ",".join(columns)
     passed = catalog[keep] if keep else None
     write_catalog(output, summaries, passed, out_format, provenance, units, samples)
     print(f"Wrote {len(summaries)} rows ({', '.join(model.parameters)}) to {output}")
+    return 0
+
+
+# ---------------------------------------------------------------------- train
+def _train(args) -> int:
+    from .recipes import ConfigError, default_config, parse_override, train_domain
+
+    def usage(message: str) -> int:
+        print(f"astrobayes train {args.domain}: {message}", file=sys.stderr)
+        return 2
+
+    if args.print_config:
+        sys.stdout.write(default_config(args.domain))
+        return 0
+    if args.output is None:
+        return usage("--output is required (the path of the model to write)")
+    try:
+        overrides = [parse_override(text) for text in args.set]
+    except ValueError as err:
+        return usage(str(err))
+    import shlex
+
+    try:
+        report = train_domain(args.domain, args.output, config=args.config, overrides=overrides, seed=args.seed,
+                              device=args.device, overwrite=args.overwrite,
+                              log=lambda text: print(text, flush=True),
+                              command="astrobayes " + shlex.join(args.argv))
+    except (ConfigError, FileExistsError, FileNotFoundError) as err:
+        return usage(str(err))
+    print(f"Wrote the {args.domain} model to {args.output} in {report['seconds']:.1f} s "
+          f"({report['n_train']} training examples)")
+    for key, value in report["metrics"].items():
+        shown = f"{value:.4g}" if isinstance(value, float) else \
+            "[" + ", ".join(f"{v:.3g}" for v in value) + "]" if isinstance(value, list) else value
+        print(f"  {key:<28} {shown}")
+    print(f"Report: {args.output}.train.json   use it with: {report['usage']}")
     return 0
 
 
@@ -262,7 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "The output keeps the catalogue's id columns (id, *_id, objid, snid, name, ...) or "
                     "every input column with --keep-columns, and records the astrobayes version, model, "
                     "checksum, date, command and seed in its metadata. Rows with a missing (NaN) input get "
-                    "NaN summaries. The same --seed gives the same numbers on every run.", 79),
+                    "NaN summaries. The same --seed gives the same numbers on every run.", 79) + "\n\n" +
+        textwrap.fill("Models written by 'astrobayes train supernovae | clusters | galaxies' read a whole object "
+                      "instead of a row: lightcurves (a write_lightcurves file or a folder of SNANA files), a "
+                      "member-galaxy catalogue (cluster_id, R_proj, v_los), or FITS stamps; the output is one row "
+                      "per object (class probabilities; mass percentiles; Sérsic parameter intervals).", 79),
         epilog="example:\n  astrobayes apply models/photo_z galaxies.fits photo_z.fits --columns g_r,r_i,i_z")
     apply.add_argument("model", help="saved model (path stem, .json or .safetensors)")
     apply.add_argument("catalog", help="input catalogue: .ecsv, .fits, .csv or .parquet")
@@ -289,6 +369,40 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--format", choices=("ecsv", "fits", "csv", "parquet"),
                        help="output format (default: from the output's suffix)")
     apply.set_defaults(handler=_apply)
+
+    from .recipes.domains import DOMAINS, SUMMARIES
+
+    train = commands.add_parser(
+        "train", help="train a domain model from a configuration file (simulations or shipped data)",
+        description=textwrap.fill("Train the model of one domain from a TOML configuration and write it with a "
+                                  "JSON report (held-out metrics, configuration, seed, timing) and a loss plot. "
+                                  "Start from the defaults: astrobayes train DOMAIN --print-config > DOMAIN.toml",
+                                  79),
+        epilog="example:\n  astrobayes train clusters --print-config > clusters.toml\n"
+               "  astrobayes train clusters --config clusters.toml --output models/cluster_mass",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    domains = train.add_subparsers(dest="domain", metavar="DOMAIN")
+    domains.required = True
+    for domain in DOMAINS:
+        summary, description = SUMMARIES[domain]
+        sub = domains.add_parser(
+            domain, help=summary, formatter_class=argparse.RawDescriptionHelpFormatter,
+            description=textwrap.fill(description, 79) + "\n\n" + textwrap.fill(
+                "Options come from the tables of a TOML file (--config) and --set; every key is a keyword "
+                "argument of the domain's own functions. --print-config writes the defaults with comments.", 79),
+            epilog=f"example:\n  astrobayes train {domain} --print-config > {domain}.toml\n"
+                   f"  astrobayes train {domain} --config {domain}.toml --output models/{domain}")
+        sub.add_argument("--config", metavar="FILE.toml", help="configuration file (default: the defaults)")
+        sub.add_argument("--output", metavar="PATH", help="where to write the model (path stem"
+                         + (", a folder" if domain == "supernovae" else "") + "); required unless --print-config")
+        sub.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="change one option, after the file (repeatable), e.g. --set train.epochs=20")
+        sub.add_argument("--seed", type=int, default=0, help="seed of every random stream (default: 0)")
+        sub.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                         help="where to train (default: auto = CUDA when present)")
+        sub.add_argument("--overwrite", action="store_true", help="replace an existing model at --output")
+        sub.add_argument("--print-config", action="store_true", help="write the default configuration and exit")
+        sub.set_defaults(handler=_train)
     return parser
 
 

@@ -1,0 +1,168 @@
+"""Run a recipe: check the configuration and the output path, train, write the model and its report atomically."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import config_json, format_config, read_config, resolve_config
+from .domains import SUMMARIES, Context, recipe
+
+__all__ = ["train_domain", "default_config", "output_paths"]
+
+
+def default_config(domain: str) -> str:
+    """The default configuration of ``domain`` as commented TOML.
+
+    Examples
+    --------
+    >>> import tomllib
+    >>> text = default_config("stars")
+    >>> tomllib.loads(text)["test"]["n_grid"]
+    64
+    """
+    rec = recipe(domain)
+    summary = SUMMARIES[domain][0]
+    title = (f"astrobayes train {domain}: {summary}\n"
+             f"Run: astrobayes train {domain} --config THIS_FILE --output MODEL")
+    return format_config(rec.sections, title)
+
+
+def output_paths(output, folder: bool = False) -> list[Path]:
+    """Every path a trained model at ``output`` may consist of: model files, sidecars, report and loss plot."""
+    output = Path(output)
+    paths = [output] if folder else [output.with_name(output.name + suffix) for suffix in (".json", ".safetensors")]
+    paths += [output.with_name(output.name + suffix) for suffix in (".train.json", ".loss.png")]
+    sidecars = sorted(output.parent.glob(f"{output.name}.*.json")) if output.parent.is_dir() else []
+    return list(dict.fromkeys(paths + sidecars))
+
+
+def _plot_history(history, path: Path) -> bool:
+    if history is None or not hasattr(history, "plot") or not getattr(history, "train_loss", None):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ax = history.plot()
+    ax.set_title(f"{path.name.removesuffix('.loss.png')}: training")
+    ax.figure.tight_layout()
+    ax.figure.savefig(path, dpi=110)
+    plt.close(ax.figure)
+    return True
+
+
+def _history_summary(history) -> dict | None:
+    if history is None or not hasattr(history, "train_loss"):
+        return None
+    return {"epochs": history.epochs, "best_epoch": history.best_epoch + 1, "best_val_loss": history.best_val_loss,
+            "final_train_loss": history.train_loss[-1] if history.train_loss else None,
+            "stopped_early": history.stopped_early, "seconds": history.seconds, "device": history.device,
+            "samples_per_second": history.samples_per_second}
+
+
+def _plain(value):
+    """numpy scalars and arrays → Python numbers and lists, for JSON."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 0, device: str = "auto",
+                 overwrite: bool = False, progress: bool | None = None, log=print, command: str | None = None) -> dict:
+    """Train the model of one domain from a configuration; write it, a JSON report and a loss plot.
+
+    Parameters
+    ----------
+    domain : {"supernovae", "clusters", "galaxies", "shear", "stars"}
+    output : path
+        Model path stem (a folder for ``supernovae``). Beside it go
+        ``OUTPUT.train.json`` (configuration, seed, held-out metrics, timing,
+        versions) and ``OUTPUT.loss.png``.
+    config : path or dict, optional
+        A TOML file (see :func:`default_config`) or its parsed tables.
+    overrides : sequence of (section, key, value)
+        Applied after the file (the command line's ``--set``).
+    seed, device, progress :
+        Seed of every random stream (simulations, held-out data, network);
+        where to train; progress bars.
+    overwrite : bool
+        Replace an existing model at ``output``; otherwise a FileExistsError
+        is raised before any work.
+
+    Returns
+    -------
+    dict
+        The report written to ``OUTPUT.train.json``.
+
+    Raises
+    ------
+    ValueError
+        For a bad configuration (before any work).
+    FileExistsError, FileNotFoundError
+        For an existing output without ``overwrite`` or a missing output folder.
+
+    Notes
+    -----
+    The model is written to a temporary folder beside ``output`` and moved
+    into place only when complete, so a failure leaves no partial model.
+
+    Examples
+    --------
+    >>> report = train_domain("stars", "models/zams_map", overrides=[("train", "epochs", 5)])  # doctest: +SKIP
+    >>> report["metrics"]["radius_max"]  # doctest: +SKIP
+    """
+    rec = recipe(domain)
+    tables = read_config(config) if isinstance(config, (str, os.PathLike)) else (config or {})
+    resolved = resolve_config(rec.sections, tables, overrides)
+    output = Path(output)
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"the output folder {output.parent} does not exist")
+    existing = [p for p in output_paths(output, rec.folder) if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the model at {output}")
+    if rec.folder and output.exists() and not output.is_dir():
+        raise FileExistsError(f"{output} is a file; a {domain} model is a folder")
+
+    ctx = Context(seed=seed, device=device, progress=progress, log=log)
+    start = time.perf_counter()
+    trained = rec.run(resolved, ctx)
+    seconds = time.perf_counter() - start
+
+    from astrobayes import __version__
+    import torch
+
+    report = {
+        "domain": domain, "model": str(output.resolve()), "usage": rec.usage,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "astrobayes_version": __version__, "torch_version": torch.__version__,
+        "command": command, "seed": seed, "device": device,
+        "config": config_json(resolved), "n_train": int(trained.n_train),
+        "metrics": _plain(trained.metrics), "training": _history_summary(trained.history),
+        "seconds": round(seconds, 2), "notes": list(trained.notes),
+    }
+    from astrobayes.core.serialization import json_safe
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    try:
+        trained.save(staging / output.name)
+        (staging / f"{output.name}.train.json").write_text(json.dumps(json_safe(report), indent=2) + "\n")
+        _plot_history(trained.history, staging / f"{output.name}.loss.png")
+        for old in existing:  # stale files of a replaced model (another domain's sidecars) must not survive
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        for item in sorted(staging.iterdir()):
+            os.replace(item, output.parent / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
