@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..core.validation import index_inputs
 from .models import CatalogModel, as_catalog_model, load_catalog_model
 
 __all__ = ["apply_estimator", "posterior_draws", "summary_columns", "quantile_label", "catalog_inputs"]
@@ -189,17 +190,112 @@ def _draws_one(wrapped, row, n, seed):
     return np.asarray(draws, dtype=float)[0], np.nan
 
 
+#: noise rows per network call in :func:`_stream_draws` (whole catalogue rows only; results do not depend on it)
+CALL_SIZE = 65536
+
+
+def _noise_sampler(wrapped):
+    """(noise columns, transform) for models whose draws are a function of supplied noise; None otherwise.
+
+    ``transform(inputs, noise, counts)`` maps standard-normal noise (N, c) to
+    draws (N, d), ``counts[i]`` consecutive noise rows per input row. Flows
+    push d columns through the flow; a Gaussian mixture (MDN density) turns
+    the first column into a uniform that picks the component, Φ(z₀), and the
+    other d into that component's Gaussian draw.
+    """
+    from ..core.validation import inputs_to
+    from ..estimators import MixtureDensityNetwork
+
+    estimator, d = wrapped.estimator, len(wrapped.parameters)
+    network = getattr(estimator, "network", None)
+    if hasattr(network, "transform_noise"):
+        def flow(inputs, noise, counts):
+            with torch.no_grad():
+                y = network.transform_noise(inputs_to(inputs, estimator.device),
+                                            torch.as_tensor(noise, dtype=torch.float32), counts)
+            return y.double().cpu().numpy()
+        return d, flow
+    if isinstance(estimator, MixtureDensityNetwork):
+        from scipy.special import ndtr
+
+        def mixture(inputs, noise, counts):
+            with torch.no_grad():
+                weights, means, factor = (t.double().cpu().numpy() for t in estimator._packed_components(inputs))
+            owner = np.repeat(np.arange(len(weights)), counts)
+            cumulative = np.cumsum(weights, axis=1)
+            which = np.minimum((ndtr(noise[:, :1]) > cumulative[owner]).sum(axis=1), weights.shape[1] - 1)
+            return means[owner, which] + np.einsum("nij,nj->ni", factor[owner, which], noise[:, 1:])
+        return d + 1, mixture
+    return None
+
+
+def _stream_draws(wrapped, sampler, x, keys, n, entropy):
+    """(m, n, d) draws and (m,) acceptance, many rows per network call, each row from its own stream.
+
+    Row i's noise comes from the stream of (seed, row key), so its draws do
+    not depend on which rows share a call. A
+    :class:`~astrobayes.inference.Posterior` keeps only draws inside the
+    prior support: each round proposes, per unfinished row, 1.2 × (draws
+    still needed) / (that row's acceptance so far) + 1, at most 20 n, for at
+    most ``max_rounds`` rounds (then the row's missing draws are NaN).
+    """
+    columns, transform = sampler
+    bounded = wrapped.kind == "posterior" and wrapped.model._bounded
+    rounds = wrapped.model.max_rounds if bounded else 1
+    m, d = len(x), len(wrapped.parameters)
+    out = np.full((m, n, d), np.nan)
+    filled, proposed, accepted = np.zeros(m, dtype=np.int64), np.zeros(m), np.zeros(m)
+    streams = [np.random.default_rng(_row_seed(entropy, key)) for key in keys]
+    inputs = wrapped.estimator._check_x(x)
+    for _ in range(rounds):
+        todo = np.flatnonzero(filled < n)
+        if todo.size == 0:
+            break
+        need = n - filled[todo]
+        k = need
+        if bounded:
+            rate = np.where(proposed[todo] > 0, accepted[todo] / np.maximum(proposed[todo], 1), 1.0)
+            k = np.minimum(np.ceil(1.2 * need / np.maximum(rate, 1e-3)).astype(np.int64) + 1, 20 * n)
+            k = np.maximum(k, need)
+        noise = np.concatenate([streams[i].standard_normal((kk, columns)) for i, kk in zip(todo, k)])
+        draws = np.empty((len(noise), d))
+        ends = np.cumsum(k)
+        first, start = 0, 0
+        while first < todo.size:  # whole rows, about CALL_SIZE noise rows per network call
+            last = max(first + 1, int(np.searchsorted(ends, start + CALL_SIZE, side="right")))
+            stop = int(ends[last - 1])
+            chunk = index_inputs(inputs, torch.as_tensor(todo[first:last]))
+            draws[start:stop] = transform(chunk, noise[start:stop], k[first:last])
+            first, start = last, stop
+        ok = np.asarray(wrapped.model.prior.support_check(draws)) if bounded else np.isfinite(draws).all(axis=1)
+        owner = np.repeat(np.arange(todo.size), k)
+        total = np.cumsum(ok)
+        rank = total - np.repeat(np.concatenate([[0], total[ends[:-1] - 1]]), k)  # 1, 2, ... within each row
+        take = ok & (rank <= need[owner])
+        out[todo[owner[take]], filled[todo[owner[take]]] + rank[take] - 1] = draws[take]
+        filled[todo] += np.bincount(owner[take], minlength=todo.size)
+        proposed[todo] += k
+        accepted[todo] += np.bincount(owner[ok], minlength=todo.size)
+    return out, (accepted / np.maximum(proposed, 1) if wrapped.kind == "posterior" else np.full(m, np.nan))
+
+
 def _sampled(wrapped, x, keys, n_draws, quantiles, entropy):
     m, d = len(x), len(wrapped.parameters)
+    sampler = _noise_sampler(wrapped)
+    if sampler is not None:
+        with wrapped.lock:  # threads sharing one cached model (Dask's threaded workers)
+            draws, acceptance = _stream_draws(wrapped, sampler, x, keys, n_draws, entropy)
+        return (draws.mean(axis=1), draws.std(axis=1, ddof=1), np.moveaxis(np.quantile(draws, quantiles, axis=1), 0, -1),
+                acceptance)
     mean, std = np.empty((m, d)), np.empty((m, d))
     qs, acceptance = np.empty((m, d, len(quantiles))), np.empty(m)
     from tqdm.auto import tqdm
 
     from ..estimators.training import show_progress
 
-    # one network call per row (the per-row streams): a bar where that takes a while and someone is watching
+    # other samplers (ensembles, MC dropout, ...): one network call per row, each with its stream
     for i in tqdm(range(m), desc="posterior draws", unit="row", disable=m < 1000 or not show_progress(None)):
-        with wrapped.lock:  # threads sharing one cached model (Dask's threaded workers)
+        with wrapped.lock:
             draws, acceptance[i] = _draws_one(wrapped, x[i], n_draws, _row_seed(entropy, keys[i]))
         mean[i], std[i] = draws.mean(axis=0), draws.std(axis=0, ddof=1)
         qs[i] = np.quantile(draws, quantiles, axis=0).T
@@ -342,7 +438,15 @@ def posterior_draws(catalog, model, columns: Sequence[str] | None = None, *, n: 
     # a stream apart from the summaries' (spawn key offset) so that the draws are not the summaries' first draws
     entropy = np.random.SeedSequence(None if seed is None else seed + 2**32).entropy
     out = np.full((len(x), int(n), len(wrapped.parameters)), np.nan)
-    for i in np.flatnonzero(np.isfinite(x).all(axis=1)):
+    good = np.flatnonzero(np.isfinite(x).all(axis=1))
+    sampler = _noise_sampler(wrapped)
+    if sampler is not None:
+        for start in range(0, len(good), 4096):
+            rows = good[start:start + 4096]
+            with wrapped.lock:
+                out[rows] = _stream_draws(wrapped, sampler, x[rows], keys[rows], int(n), entropy)[0]
+        return out
+    for i in good:
         out[i] = _draws_one(wrapped, x[i], int(n), _row_seed(entropy, keys[i]))[0]
     return out
 

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..core.seeding import make_generator
+from ..core.validation import n_rows
 from ..core.serialization import register_estimator
 from ..core.standardize import Standardizer
 from .base import Estimator, FeatureNetwork, Prediction
@@ -150,11 +151,22 @@ class _FlowNetwork(nn.Module):
 
     def sample(self, x, n: int, generator: torch.Generator):
         """(rows, n, d) draws in raw units; the context of each row is repeated n times."""
-        context = self.features(x).repeat_interleave(n, dim=0)
-        noise = torch.randn((context.shape[0], self.y_dim), generator=generator).to(context)
+        noise = torch.randn((n_rows(x) * n, self.y_dim), generator=generator)
+        return self.transform_noise(x, noise, n).reshape(-1, n, self.y_dim)
+
+    def transform_noise(self, x, noise: torch.Tensor, counts) -> torch.Tensor:
+        """Draws (N, d) in raw units from standard-normal base noise (N, d).
+
+        ``counts`` (an int, or one per row of x summing to N) says how many
+        consecutive noise rows belong to each row of x. Whoever supplies the
+        noise decides the random streams (e.g. one per catalogue row).
+        """
+        features = self.features(x)
+        counts = torch.as_tensor(counts, device=features.device)
+        context = features.repeat_interleave(counts, dim=0)
         base = self.flow.q0  # fixed standard normal, see _build
-        y_std = self.flow.forward(base.loc + torch.exp(base.log_scale) * noise, context=context)
-        return self.y_scaler.inverse(y_std).reshape(-1, n, self.y_dim)
+        y_std = self.flow.forward(base.loc + torch.exp(base.log_scale) * noise.to(context), context=context)
+        return self.y_scaler.inverse(y_std)
 
 
 @register_estimator

@@ -49,8 +49,8 @@ def test_batching_does_not_change_the_summaries(models, name):
     catalog = _catalog(40)
     a = apply_estimator(catalog, models[name], ["g", "r"], n_draws=100, batch_size=7)
     b = apply_estimator(catalog, models[name], ["g", "r"], n_draws=100, batch_size=4096)
-    # the regressor's batches go through one network call each: float32 matmuls may round differently
-    pd.testing.assert_frame_equal(a, b, check_exact=name == "npe", rtol=1e-6)
+    # each batch goes through batched network calls: float32 matmuls may round differently in the last bits
+    pd.testing.assert_frame_equal(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_order_does_not_change_draws(models):
@@ -93,10 +93,9 @@ def test_dask_matches_single_process_and_loads_once_per_worker(models):
             client.run(clear_cache)
             for name in models:
                 got = dask_apply(ddf, models[name], ["g", "r"], n_draws=50).compute()
-                # exact: each row's stream comes from (seed, index label), and every network call sees one row
-                # (NPE) or the same float32 arithmetic per row (Regressor); pandas compares the float64 values
-                pd.testing.assert_frame_equal(got.sort_index(), expected[name], check_exact=name == "npe",
-                                              rtol=1e-6)
+                # each row's noise comes from (seed, index label); only float32 rounding of batched network
+                # calls differs between partitions (a row from another stream would differ by ~its std)
+                pd.testing.assert_frame_equal(got.sort_index(), expected[name], rtol=1e-5, atol=1e-6)
             loads = client.run(cache_info)
     finally:
         cluster.close()
@@ -138,7 +137,7 @@ def test_dask_threads_share_one_model_safely(models):
     got = dask_apply(dd.from_pandas(catalog, npartitions=8), models["npe"], ["g", "r"], n_draws=20)
     # 4 threads, one cached posterior: the per-row acceptance must still be the row's own
     pd.testing.assert_frame_equal(got.compute(scheduler="threads", num_workers=4).sort_index(), expected,
-                                  check_exact=True)
+                                  rtol=1e-5, atol=1e-6)
 
 
 def test_dask_refuses_partitions_that_restart_their_index(models, tmp_path):
