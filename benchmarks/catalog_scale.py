@@ -153,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="catalogue rows for the command-line run")
     parser.add_argument("--throughput-rows", type=int, default=200_000, help="rows for the MDN throughput table")
-    parser.add_argument("--npe-rows", type=int, default=5_000, help="rows for the NPE throughput table")
+    parser.add_argument("--npe-rows", type=int, default=50_000, help="rows for the NPE throughput table")
     parser.add_argument("--draws", type=int, default=200, help="posterior draws per row for the NPE summaries")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Dask worker processes")
     parser.add_argument("--partitions-per-worker", type=int, default=4,

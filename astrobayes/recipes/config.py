@@ -15,10 +15,15 @@ import inspect
 import json
 import math
 import re
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 __all__ = ["ConfigError", "Section", "section_options", "read_config", "parse_override", "resolve_config",
            "format_config", "config_json"]

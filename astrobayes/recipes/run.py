@@ -22,7 +22,7 @@ def default_config(domain: str) -> str:
 
     Examples
     --------
-    >>> import tomllib
+    >>> from astrobayes.recipes.config import tomllib  # tomli before Python 3.11
     >>> text = default_config("stars")
     >>> tomllib.loads(text)["test"]["n_grid"]
     64
