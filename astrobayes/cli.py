@@ -133,10 +133,12 @@ def _apply_domain(args, kind: str, output: Path, out_format: str, usage) -> int:
     from .catalog.io import write_catalog
     from .core.serialization import ModelFileError
 
-    for option, flag in ((args.columns, "--columns"), (args.names, "--names"), (args.samples, "--samples"),
-                         (args.keep_columns, "--keep-columns"), (args.id_columns, "--id-columns")):
-        if option:
-            return usage(f"{flag} does not apply to a {kind} model, which reads {DOMAIN_MODELS[kind]}")
+    defaults = build_parser().parse_args(["apply", "m", "c", "o"])
+    for name in ("columns", "names", "samples", "keep_columns", "id_columns", "quantiles", "batch_size", "device") \
+            + (("draws", "seed") if kind != "galaxies" else ()):
+        if getattr(args, name) != getattr(defaults, name):
+            return usage(f"--{name.replace('_', '-')} does not apply to a {kind} model, which reads "
+                         f"{DOMAIN_MODELS[kind]}")
     if args.draws < 1:
         return usage(f"--draws must be a positive number of draws, got {args.draws}")
     try:
@@ -150,6 +152,8 @@ def _apply_domain(args, kind: str, output: Path, out_format: str, usage) -> int:
     header, _ = read_model(Path(args.model) / "network" if kind == "supernovae" else Path(args.model))
     provenance = _provenance(args, args.model, f"{kind} model", header.get("weights_sha256", ""))
     provenance["domain"] = kind
+    if kind != "galaxies":  # no random draws: classify and estimate_mass are deterministic
+        del provenance["seed"], provenance["n_draws"]
     empty = pd.DataFrame(index=range(len(table)))  # every column is the domain table's (keeps units and types)
     write_catalog(output, empty, table, out_format, provenance, {})
     print(f"Wrote {len(table)} rows ({kind}: {', '.join(table.colnames[:6])}, ...) to {output}")

@@ -18,7 +18,10 @@ makes p(z | colours) bimodal for some objects) it prints:
 4. throughput in objects/s for both models, in memory with 1 and 2 torch
    threads and with ``dask_apply`` on a ``LocalCluster`` of W single-threaded
    worker processes (the model load and cluster start-up are outside the
-   timing: every worker loads the models and runs a small piece first);
+   timing: every worker loads the models and runs a small piece first), in
+   Dask's default worker environment and without its
+   ``MALLOC_TRIM_THRESHOLD_=65536`` (which makes every temporary array above
+   64 KiB a fresh memory mapping and halves the MDN's rate);
 5. objects/s of the MDN in memory at several catalogue sizes, and the
    exponent b of time ∝ objects^b between the smallest and largest size.
 
@@ -335,9 +338,21 @@ def main() -> None:
         "objects/s; the exact summaries call it twice and then bisect the mixture CDF for each quantile in numpy")
 
     dask_checks = []
-    for workers in args.workers:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR)
+    import dask
+
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to hand memory back to the OS); glibc then
+    # maps and unmaps every temporary array above 64 KiB, page faults included. Both environments are timed.
+    # The nanny also writes the variable into this process's environment, which later workers inherit whatever
+    # the configuration says: the unset case is removed from os.environ before each cluster.
+    environments = [("MALLOC_TRIM_THRESHOLD_ unset", {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
+                                                      None}),
+                    ("Dask's default worker environment (MALLOC_TRIM_THRESHOLD_=65536)", {})]
+    for (environment, settings), workers in [(e, w) for e in environments for w in args.workers]:
+        if settings:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        with dask.config.set(settings):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
         try:
             client.run(_warm_worker, [str(mdn_path), str(npe_path)])
@@ -349,11 +364,11 @@ def main() -> None:
                                                     **options).compute)
                 diff = _max_abs_diff(result.sort_index().to_numpy(), reference[label].to_numpy())
                 dask_checks.append((label, workers, diff))
-                throughput.append((label, f"dask_apply, LocalCluster, {ddf.npartitions} partitions",
+                throughput.append((label, f"dask_apply, LocalCluster, {ddf.npartitions} partitions; {environment}",
                                    f"{workers} worker process(es) × 1 thread", len(rows), seconds))
-                say(f"{label}: dask_apply on {workers} worker(s), {ddf.npartitions} partitions: {len(rows)} rows in "
-                    f"{seconds:.2f} s, {len(rows) / seconds:.0f} objects/s; max |difference| from in memory "
-                    f"{diff:.2e}")
+                say(f"{label}: dask_apply on {workers} worker(s), {ddf.npartitions} partitions, {environment}: "
+                    f"{len(rows)} rows in {seconds:.2f} s, {len(rows) / seconds:.0f} objects/s; max |difference| "
+                    f"from in memory {diff:.2e}")
         finally:
             client.close()
             cluster.close()

@@ -82,7 +82,7 @@ def _bands(metrics: dict) -> str:
 
 
 def run(domains, sizes=None, *, quick=False, seed=0, device="cpu") -> list[str]:
-    from astrobayes.recipes import parse_override, train_domain
+    from astrobayes.recipes import train_domain
 
     table = QUICK if quick else SCALING
     lines = []

@@ -71,7 +71,7 @@ def test_each_recipe_trains_saves_and_reports(domain, tmp_path, capsys):
         band = report["metrics"]["coverage_68_band"]
         assert 0 < band[0] < 0.68 < band[1] < 1
     if domain == "shear":  # band powers: a row-wise posterior that ``apply`` runs on a catalogue of them
-        assert report["config"]["survey"]["area"] == "5000 deg2"
+        assert report["config"]["survey"]["area"] == "5000.0 deg2"
         rng = np.random.default_rng(0)
         table = Table(rng.lognormal(-18, 0.5, size=(5, 3)), names=["b0", "b1", "b2"])
         table.write(tmp_path / "bp.ecsv", overwrite=True)
@@ -123,9 +123,16 @@ def test_clusters_report_matches_the_saved_model_on_the_same_held_out_clusters(t
     ("train.epoch=3", "[train] epoch is not an option"),
     ("train.epochs=2.5", "[train] epochs must be an integer"),
     ("simulate.aperture=2 km/s", "[simulate] aperture must be a quantity in length units"),
+    ("simulate.aperture=1.6", "(a bare number has no unit)"),
+    ("simulate.aperture=nan Mpc", "[simulate] aperture must be finite"),
     ("simulate.members_slope=true", "[simulate] members_slope must be a number"),
+    ('train.hidden=["64"]', "[train] hidden[0] must be an integer"),
+    ('train.estimator="nope"', "[train] estimator must be one of mdn, regressor"),
+    ("train.inputs=3", '[train] inputs must be a string or "none"'),
+    ("train.estimator=none", "[train] estimator cannot be none"),
+    ("test.n_clusters=0", "[test] n_clusters must be an integer ≥ 10"),
     ("nosuch.key=1", "unknown section [nosuch]"),
-    ("train.seed=3", "set on the command line (--seed)"),
+    ("train.seed=3", "set on the command line (with --seed)"),
     ("epochs=3", "--set takes SECTION.KEY=VALUE"),
 ])
 def test_bad_settings_exit_2_before_any_work(setting, message, tmp_path, capsys):
@@ -163,10 +170,60 @@ def test_overwrite_replaces_every_file_of_the_old_model(tmp_path):
     assert json.loads((tmp_path / "m.train.json").read_text())["domain"] == "stars"
 
 
-def test_failure_during_training_leaves_nothing(tmp_path, capsys):
-    assert _train("clusters", tmp_path / "m", "train.estimator=\"nope\"") == 1
-    assert "estimator must be one of" in capsys.readouterr().err
+def test_choices_and_training_options_are_checked_before_any_work(tmp_path, capsys):
+    for domain, setting, message in (("galaxies", 'train.optimizer="sgd"', "[train] optimizer must be"),
+                                     ("shear", "survey.nside=12", "[survey] nside must be a power of 2"),
+                                     ("shear", 'data.inputs="pixels"', "[data] inputs must be one of"),
+                                     ("supernovae", "data.test_fraction=1.5", "[data] test_fraction must be")):
+        assert main(["train", domain, "--output", str(tmp_path / "m"), "--set", setting]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["train", "stars", "--output", str(tmp_path / "m"), "--seed", "-1"]) == 2
+    assert "--seed must be a non-negative integer" in capsys.readouterr().err
+    assert main(["train", "stars", "--output", str(tmp_path / "m.json")]) == 2
+    assert "path stem" in capsys.readouterr().err
     assert _entries(tmp_path) == []
+
+
+def test_none_unsets_an_optional_value(tmp_path, capsys):
+    assert _train("stars", tmp_path / "m", "train.patience=none") == 0
+    assert "setting [train] patience = none" in capsys.readouterr().out
+    assert json.loads((tmp_path / "m.train.json").read_text())["config"]["train"]["patience"] is None
+
+
+def test_failure_while_saving_leaves_nothing_and_keeps_the_old_model(tmp_path, capsys, monkeypatch):
+    import astrobayes.stars
+
+    def broken(model, path):
+        path.with_name(path.name + ".json").write_text("{")  # half a model, then the disk fills
+        raise OSError("No space left on device")
+
+    assert _train("stars", tmp_path / "old") == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.setattr(astrobayes.stars, "save_stellar_map", broken)
+    assert _train("stars", tmp_path / "new") == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert main(["train", "stars", "--output", str(tmp_path / "old"), "--overwrite"]
+                + sum((["--set", s] for s in TINY["stars"]), [])) == 1
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing new, the old model intact
+
+
+def test_other_models_beside_the_output_are_not_touched(tmp_path):
+    (tmp_path / "m.v1.json").write_text("{}")  # another model's files whose names start like the output's
+    (tmp_path / "m.v1.cluster_mass.json").write_text("{}")
+    assert _train("stars", tmp_path / "m") == 0
+    assert main(["train", "stars", "--output", str(tmp_path / "m"), "--overwrite"]
+                + sum((["--set", s] for s in TINY["stars"]), [])) == 0
+    assert (tmp_path / "m.v1.json").exists() and (tmp_path / "m.v1.cluster_mass.json").exists()
+
+
+def test_overwrite_across_layouts_removes_the_old_folder(tmp_path):
+    from astrobayes.catalog.domains import domain_model_kind
+
+    assert _train("supernovae", tmp_path / "m") == 0
+    assert domain_model_kind(tmp_path / "m") == "supernovae"
+    assert main(["train", "stars", "--output", str(tmp_path / "m"), "--overwrite"]
+                + sum((["--set", s] for s in TINY["stars"]), [])) == 0
+    assert not (tmp_path / "m").exists() and domain_model_kind(tmp_path / "m") is None
 
 
 def test_train_domain_in_python_refuses_bad_domain_and_existing_output(tmp_path):
@@ -195,17 +252,20 @@ def test_apply_runs_domain_models_on_their_catalogues(tmp_path, capsys):
             "galaxies": ("stamps.fits", "id", 4)}
     for domain, (catalog, key, n) in runs.items():
         out = tmp_path / f"{domain}_out.ecsv"
-        assert main(["apply", str(tmp_path / domain), str(tmp_path / catalog), str(out), "--draws", "50"]) == 0
+        draws = ["--draws", "50"] if domain == "galaxies" else []  # the others draw nothing
+        assert main(["apply", str(tmp_path / domain), str(tmp_path / catalog), str(out)] + draws) == 0
         table = read_catalog(out)
         assert len(table) == n and table.colnames[0] == key
         assert table.meta["astrobayes"]["domain"] == domain and len(table.meta["astrobayes"]["model_sha256"]) == 64
+        assert ("seed" in table.meta["astrobayes"]) == (domain == "galaxies")  # the only one that draws
     assert read_catalog(tmp_path / "clusters_out.ecsv")["mass_median"].unit == "solMass"
     capsys.readouterr()
     # the wrong catalogue for the model, or row-wise options: exit 2 and nothing written
     for domain, catalog in (("clusters", "lcs.ecsv"), ("galaxies", "members.ecsv"), ("supernovae", "stamps.fits")):
         assert main(["apply", str(tmp_path / domain), str(tmp_path / catalog), str(tmp_path / "x.ecsv")]) == 2
         assert f"cannot apply the {domain} model" in capsys.readouterr().err
-    assert main(["apply", str(tmp_path / "clusters"), str(tmp_path / "members.ecsv"), str(tmp_path / "x.ecsv"),
-                 "--columns", "a,b"]) == 2
-    assert "--columns does not apply to a clusters model" in capsys.readouterr().err
+    for option in (["--columns", "a,b"], ["--quantiles", "0.05,0.95"], ["--seed", "3"]):
+        assert main(["apply", str(tmp_path / "clusters"), str(tmp_path / "members.ecsv"), str(tmp_path / "x.ecsv")]
+                    + option) == 2
+        assert f"{option[0]} does not apply to a clusters model" in capsys.readouterr().err
     assert not (tmp_path / "x.ecsv").exists()

@@ -9,10 +9,12 @@ Draws are made per row, from a random stream derived from ``seed`` and the
 row's *key*: its integer index label for a pandas DataFrame with an integer
 index (the row position for the default ``RangeIndex``), else its position in
 the catalogue. A row's summary therefore depends only on the model, its
-inputs, its key and the seed, never on how the catalogue is split into
-batches or Dask partitions. Regressors and mixture density networks need no
-draws at all: their means, standard deviations and quantiles are computed
-exactly from the predicted Gaussian / Gaussian mixture.
+inputs, its key and the seed, not on how the catalogue is split into batches
+or Dask partitions — up to the float32 rounding of batched network calls
+(about 10⁻⁷ relative), which can also, rarely, move a draw lying within that
+rounding of a prior bound across it. Regressors and mixture density networks
+need no draws at all: their means, standard deviations and quantiles are
+computed exactly from the predicted Gaussian / Gaussian mixture.
 """
 from __future__ import annotations
 
@@ -190,8 +192,11 @@ def _draws_one(wrapped, row, n, seed):
     return np.asarray(draws, dtype=float)[0], np.nan
 
 
-#: noise rows per network call in :func:`_stream_draws` (whole catalogue rows only; results do not depend on it)
+#: noise rows per network call in :func:`_stream_draws` (whole catalogue rows; results depend on it only
+#: through float32 rounding)
 CALL_SIZE = 65536
+#: proposals (noise rows) held in memory at once in one round of :func:`_stream_draws`
+MAX_PROPOSALS = 4_000_000
 
 
 def _noise_sampler(wrapped):
@@ -235,48 +240,63 @@ def _stream_draws(wrapped, sampler, x, keys, n, entropy):
     Row i's noise comes from the stream of (seed, row key), so its draws do
     not depend on which rows share a call. A
     :class:`~astrobayes.inference.Posterior` keeps only draws inside the
-    prior support: each round proposes, per unfinished row, 1.2 × (draws
-    still needed) / (that row's acceptance so far) + 1, at most 20 n, for at
-    most ``max_rounds`` rounds (then the row's missing draws are NaN).
+    prior support (finite draws, for an unbounded prior): each round
+    proposes, per unfinished row, 1.2 × (draws still needed) / (that row's
+    acceptance so far) + 1, at most 20 n, for at most ``max_rounds`` rounds
+    (then the row's missing draws are NaN). At most :data:`MAX_PROPOSALS`
+    proposals are held at once.
     """
     columns, transform = sampler
-    bounded = wrapped.kind == "posterior" and wrapped.model._bounded
-    rounds = wrapped.model.max_rounds if bounded else 1
+    posterior = wrapped.kind == "posterior"
+    bounded = posterior and wrapped.model._bounded
+    rounds = wrapped.model.max_rounds if posterior else 1
     m, d = len(x), len(wrapped.parameters)
     out = np.full((m, n, d), np.nan)
     filled, proposed, accepted = np.zeros(m, dtype=np.int64), np.zeros(m), np.zeros(m)
     streams = [np.random.default_rng(_row_seed(entropy, key)) for key in keys]
     inputs = wrapped.estimator._check_x(x)
+
+    def fill(rows, need, k):
+        """One round for ``rows``: k[j] proposals for row rows[j], the accepted ones into its next free slots."""
+        noise = np.concatenate([streams[i].standard_normal((kk, columns)) for i, kk in zip(rows, k)])
+        draws = np.empty((len(noise), d))
+        ends = np.cumsum(k)
+        first, start = 0, 0
+        while first < rows.size:  # whole rows, about CALL_SIZE noise rows per network call
+            last = max(first + 1, int(np.searchsorted(ends, start + CALL_SIZE, side="right")))
+            stop = int(ends[last - 1])
+            chunk = index_inputs(inputs, torch.as_tensor(rows[first:last]))
+            draws[start:stop] = transform(chunk, noise[start:stop], k[first:last])
+            first, start = last, stop
+        ok = np.asarray(wrapped.model.prior.support_check(draws)) if bounded else np.isfinite(draws).all(axis=1)
+        owner = np.repeat(np.arange(rows.size), k)
+        total = np.cumsum(ok)
+        rank = total - np.repeat(np.concatenate([[0], total[ends[:-1] - 1]]), k)  # 1, 2, ... within each row
+        take = ok & (rank <= need[owner])
+        out[rows[owner[take]], filled[rows[owner[take]]] + rank[take] - 1] = draws[take]
+        filled[rows] += np.bincount(owner[take], minlength=rows.size)
+        proposed[rows] += k
+        accepted[rows] += np.bincount(owner[ok], minlength=rows.size)
+
     for _ in range(rounds):
         todo = np.flatnonzero(filled < n)
         if todo.size == 0:
             break
         need = n - filled[todo]
         k = need
-        if bounded:
+        if posterior:
             rate = np.where(proposed[todo] > 0, accepted[todo] / np.maximum(proposed[todo], 1), 1.0)
             k = np.minimum(np.ceil(1.2 * need / np.maximum(rate, 1e-3)).astype(np.int64) + 1, 20 * n)
             k = np.maximum(k, need)
-        noise = np.concatenate([streams[i].standard_normal((kk, columns)) for i, kk in zip(todo, k)])
-        draws = np.empty((len(noise), d))
+        # groups of whole rows holding at most MAX_PROPOSALS proposals (a row's draws depend on its stream only)
         ends = np.cumsum(k)
-        first, start = 0, 0
-        while first < todo.size:  # whole rows, about CALL_SIZE noise rows per network call
-            last = max(first + 1, int(np.searchsorted(ends, start + CALL_SIZE, side="right")))
-            stop = int(ends[last - 1])
-            chunk = index_inputs(inputs, torch.as_tensor(todo[first:last]))
-            draws[start:stop] = transform(chunk, noise[start:stop], k[first:last])
-            first, start = last, stop
-        ok = np.asarray(wrapped.model.prior.support_check(draws)) if bounded else np.isfinite(draws).all(axis=1)
-        owner = np.repeat(np.arange(todo.size), k)
-        total = np.cumsum(ok)
-        rank = total - np.repeat(np.concatenate([[0], total[ends[:-1] - 1]]), k)  # 1, 2, ... within each row
-        take = ok & (rank <= need[owner])
-        out[todo[owner[take]], filled[todo[owner[take]]] + rank[take] - 1] = draws[take]
-        filled[todo] += np.bincount(owner[take], minlength=todo.size)
-        proposed[todo] += k
-        accepted[todo] += np.bincount(owner[ok], minlength=todo.size)
-    return out, (accepted / np.maximum(proposed, 1) if wrapped.kind == "posterior" else np.full(m, np.nan))
+        first = 0
+        while first < todo.size:
+            base = int(ends[first - 1]) if first else 0
+            last = max(first + 1, int(np.searchsorted(ends, base + MAX_PROPOSALS // columns, side="right")))
+            fill(todo[first:last], need[first:last], k[first:last])
+            first = last
+    return out, (accepted / np.maximum(proposed, 1) if posterior else np.full(m, np.nan))
 
 
 def _sampled(wrapped, x, keys, n_draws, quantiles, entropy):
@@ -289,12 +309,8 @@ def _sampled(wrapped, x, keys, n_draws, quantiles, entropy):
                 acceptance)
     mean, std = np.empty((m, d)), np.empty((m, d))
     qs, acceptance = np.empty((m, d, len(quantiles))), np.empty(m)
-    from tqdm.auto import tqdm
-
-    from ..estimators.training import show_progress
-
     # other samplers (ensembles, MC dropout, ...): one network call per row, each with its stream
-    for i in tqdm(range(m), desc="posterior draws", unit="row", disable=m < 1000 or not show_progress(None)):
+    for i in range(m):
         with wrapped.lock:
             draws, acceptance[i] = _draws_one(wrapped, x[i], n_draws, _row_seed(entropy, keys[i]))
         mean[i], std[i] = draws.mean(axis=0), draws.std(axis=0, ddof=1)
@@ -327,7 +343,9 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
     quantiles : sequence of float
         Quantiles to report, each a column ``{param}_q{100 q}``.
     batch_size : int
-        Rows per network call for the exactly summarised models (memory bound).
+        Rows handled together (memory bound): per network call for the
+        exactly summarised models; flows and mixture posteriors put about
+        65,536 draws in one call and hold at most 4·10⁶ proposals at once.
     device : {"auto", "cpu", "cuda"}
         Where the network runs; the model is moved there.
     seed : int or None
@@ -390,14 +408,23 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
         return pd.DataFrame(data, index=index)
     mean, std = np.full((len(x), d), np.nan), np.full((len(x), d), np.nan)
     qs, acceptance = np.full((len(x), d, len(quantiles)), np.nan), np.full(len(x), np.nan)
+    from tqdm.auto import tqdm
+
+    from ..estimators.training import show_progress
+
+    slow = wrapped.kind not in ("gaussian", "mixture")
+    bar = tqdm(total=len(good), desc="posterior summaries", unit="row",
+               disable=len(good) < (1_000 if slow else 200_000) or not show_progress(None))
     for start in range(0, len(good), batch_size):
         rows = good[start:start + batch_size]
+        bar.update(len(rows))
         if wrapped.kind in ("gaussian", "mixture"):
             summarise = _gaussian if wrapped.kind == "gaussian" else _mixture
             mean[rows], std[rows], qs[rows] = summarise(wrapped, x[rows], quantiles)
         else:
             mean[rows], std[rows], qs[rows], acceptance[rows] = _sampled(wrapped, x[rows], keys[rows], int(n_draws),
                                                                          quantiles, entropy)
+    bar.close()
     data = {}
     for j, param in enumerate(wrapped.parameters):
         data[f"{param}_mean"], data[f"{param}_std"] = mean[:, j], std[:, j]

@@ -101,6 +101,22 @@ def dask_apply(ddf, model_path, columns=None, **options):
     dask.dataframe.DataFrame (or lsdb.Catalog)
         Lazy; ``.compute()`` gives the summary columns indexed like ``ddf``.
 
+    Notes
+    -----
+    Dask's nanny starts worker processes with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (to hand freed memory back to the operating system), which makes every
+    temporary array above 64 KiB a fresh memory mapping; the exact MDN
+    summaries then run at half their in-memory rate
+    (``benchmarks/catalog_scale.py``; any value of the variable turns off
+    glibc's adaptive mapping threshold). Where memory allows, start the
+    workers without it; the nanny also writes it into the starting
+    process's environment, where later workers inherit it, so remove it
+    there too::
+
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = LocalCluster(n_workers=4, threads_per_worker=1)
+
     Examples
     --------
     >>> import astrobayes, numpy as np, pandas as pd, tempfile, os

@@ -163,6 +163,10 @@ class _FlowNetwork(nn.Module):
         """
         features = self.features(x)
         counts = torch.as_tensor(counts, device=features.device)
+        total = int(counts) * features.shape[0] if counts.ndim == 0 else int(counts.sum())
+        if counts.ndim and counts.shape[0] != features.shape[0] or total != noise.shape[0]:
+            raise ValueError(f"counts give {total} noise rows for {features.shape[0]} input rows, but noise has "
+                             f"{noise.shape[0]}")
         context = features.repeat_interleave(counts, dim=0)
         base = self.flow.q0  # fixed standard normal, see _build
         y_std = self.flow.forward(base.loc + torch.exp(base.log_scale) * noise.to(context), context=context)

@@ -10,15 +10,19 @@ Quantities are written as strings with a unit (``area = "5000 deg2"``).
 """
 from __future__ import annotations
 
+import collections.abc
+import copy
 import dataclasses
 import inspect
 import json
 import math
 import re
 import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +30,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = ["ConfigError", "Section", "section_options", "read_config", "parse_override", "resolve_config",
-           "format_config", "config_json"]
+           "format_config", "config_json", "changed_settings"]
 
 #: keyword arguments set by the command line (--seed, --device), never by a file
 CONTROLLED = ("seed", "device", "progress")
@@ -56,7 +60,7 @@ class Section:
     defaults : dict
         The recipe's defaults, overriding the target's.
     own : dict
-        Options of the recipe itself: name → (default, help).
+        Options of the recipe itself: name → (default, help) or (default, help, type hint).
     training : bool
         Also accept the training-loop options of
         :class:`~astrobayes.estimators.TrainingConfig` (epochs, batch_size, ...).
@@ -104,6 +108,23 @@ def _target_options(section: Section) -> dict:
     return options
 
 
+def section_hints(section: Section) -> dict:
+    """Type hints of the section's keys, where known: the target's annotations, TrainingConfig's, the recipe's."""
+    from astrobayes.estimators.training import TrainingConfig
+
+    hints = {}
+    if section.training:
+        hints.update(typing.get_type_hints(TrainingConfig))
+    if section.target is not None:
+        target = section.target.__init__ if inspect.isclass(section.target) else section.target
+        try:
+            hints.update(typing.get_type_hints(target))
+        except Exception:  # an annotation that does not resolve: fall back to the defaults' types
+            pass
+    hints.update({name: spec[2] for name, spec in section.own.items() if len(spec) > 2})
+    return hints
+
+
 def section_options(section: Section) -> dict:
     """Every key the section accepts → its default (``_UNSET`` where it has none; None where it is optional).
 
@@ -117,7 +138,7 @@ def section_options(section: Section) -> dict:
         for f in dataclasses.fields(TrainingConfig):
             if f.name not in _TRAINING_SKIP:
                 options.setdefault(f.name, f.default)
-    options.update({name: default for name, (default, _) in section.own.items()})
+    options.update({name: spec[0] for name, spec in section.own.items()})
     options.update(section.defaults)
     return options
 
@@ -128,8 +149,9 @@ def read_config(path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"the configuration file {path} does not exist")
     try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
+        with open(path, "rb") as handle:  # TOML is UTF-8 whatever the locale
+            return tomllib.load(handle)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
 
 
@@ -166,14 +188,90 @@ def _kind(default) -> str:
     if isinstance(default, str):
         return "a string"
     if isinstance(default, (tuple, list)):
-        return "a list"
+        return f"a list of {len(default)} {_kind(default[0])}s" if default else "a list"
     if isinstance(default, u.Quantity):
-        return f'a quantity in {default.unit.physical_type} units (e.g. "{default}")'
+        return f'a quantity in {default.unit.physical_type} units (a string, e.g. "{_quantity_text(default)}")'
     return "a value"
 
 
+def _describe(hint) -> str:
+    """Words for a type hint, for messages."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join('"none"' if a is type(None) else _describe(a) for a in args)
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if hint in names:
+        return names[hint]
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        return f"a list of {len(args)} values ({', '.join(_describe(a) for a in args)})"
+    if origin in (tuple, list, collections.abc.Sequence) and args:
+        return f"a list of {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    if origin in (dict, collections.abc.Mapping):
+        return "a table" + (f" of {_describe(args[1]).removeprefix('an ').removeprefix('a ')}s" if args else "")
+    return "a list" if hint in (tuple, list) else getattr(hint, "__name__", str(hint))
+
+
+def _quantity(where: str, value, example: str):
+    """A finite Quantity from a string such as "1.6 Mpc"."""
+    from astropy import units as u
+
+    try:
+        quantity = u.Quantity(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a quantity with a unit, e.g. {example}, got {value!r}") from None
+    if not math.isfinite(float(quantity.value)):
+        raise ConfigError(f"{where} must be finite, got {value!r}")
+    return quantity
+
+
+def _by_hint(where: str, hint, value, default=None):
+    """Check ``value`` against a type hint; lists become tuples."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    bad = ConfigError(f"{where} must be {_describe(hint)}, got {value!r}")
+    if origin in (Union, types.UnionType):
+        for member in args:
+            if member is type(None):
+                continue
+            try:
+                return _by_hint(where, member, value, default)
+            except ConfigError:
+                pass
+        raise bad
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if hint in (tuple, list) or origin in (tuple, list, collections.abc.Sequence):
+        if not isinstance(value, list):
+            raise bad
+        if not args:  # a bare ``tuple``: the default's elements give the type
+            return _convert(where, default, value) if isinstance(default, (tuple, list)) and default else tuple(value)
+        if origin is tuple and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
+            return tuple(_by_hint(f"{where}[{i}]", a, v) for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(_by_hint(f"{where}[{i}]", args[0], v) for i, v in enumerate(value))
+    if origin in (dict, collections.abc.Mapping):
+        if not isinstance(value, dict):
+            raise bad
+        return {str(k): _by_hint(f"{where}.{k}", args[1], v) for k, v in value.items()} if args else value
+    return value  # another type: the domain function checks it
+
+
 def _convert(where: str, default, value):
-    """Check ``value`` against the type of ``default`` and convert it (lists → tuples, strings → Quantity)."""
+    """Check ``value`` against the type of ``default`` (no annotation); lists → tuples, strings → Quantity."""
     from astropy import units as u
 
     bad = ConfigError(f"{where} must be {_kind(default)}, got {value!r}")
@@ -188,7 +286,9 @@ def _convert(where: str, default, value):
             raise bad
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, str):  # e.g. velocity_error = "50 km/s" where the default is a bare number
+            return _quantity(where, value, '"50 km/s"')
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise bad
         return float(value)
     if isinstance(default, str):
@@ -198,16 +298,36 @@ def _convert(where: str, default, value):
     if isinstance(default, (tuple, list)):
         if not isinstance(value, list):
             raise bad
+        if default:
+            same = all(type(v) is type(default[0]) for v in default)  # e.g. hidden = [64, 64]: any length
+            if not same and len(value) != len(default):
+                raise bad
+            value = [_convert(f"{where}[{i}]", default[0] if same else default[i], v) for i, v in enumerate(value)]
         return type(default)(value)
     if isinstance(default, u.Quantity):
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise bad
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be {_kind(default)} (a bare number has no unit), got {value!r}")
         try:
-            quantity = u.Quantity(value) if isinstance(value, str) else value * default.unit
-            return quantity.to(default.unit)
-        except (TypeError, ValueError, u.UnitsError):
+            return _quantity(where, value, f'"{_quantity_text(default)}"').to(default.unit)
+        except u.UnitsError:
             raise bad from None
     return value
+
+
+def _check_value(where: str, hint, default, value):
+    if isinstance(value, str) and value.strip().lower() == "none":
+        optional = default is None or (typing.get_origin(hint) in (Union, types.UnionType)
+                                       and type(None) in typing.get_args(hint))
+        if optional:
+            return None
+        raise ConfigError(f"{where} cannot be none")
+    if hint is not None:
+        return _by_hint(where, hint, value, default)
+    return _convert(where, default, value)
+
+
+def _quantity_text(quantity) -> str:
+    return f"{float(quantity.value)!r} {quantity.unit.to_string()}"
 
 
 def resolve_config(sections: list[Section], config: dict | None = None, overrides=()) -> dict:
@@ -221,7 +341,7 @@ def resolve_config(sections: list[Section], config: dict | None = None, override
         or a required key left unset.
     """
     by_name = {s.name: s for s in sections}
-    config = dict(config or {})
+    config = copy.deepcopy(dict(config or {}))
     for section, key, value in overrides:
         table = config.setdefault(section, {})
         if not isinstance(table, dict):
@@ -234,16 +354,17 @@ def resolve_config(sections: list[Section], config: dict | None = None, override
         if not isinstance(config[name], dict):
             raise ConfigError(f"{name} must be a table [{name}] of options, got {config[name]!r}")
     for section in sections:
-        options = section_options(section)
+        options, hints = section_options(section), section_hints(section)
         given = config.get(section.name, {})
         values = {}
         for key, value in given.items():
             where = f"[{section.name}] {key}"
             if key in CONTROLLED:
-                raise ConfigError(f"{where}: the {key} is set on the command line (--{key}), not in the file")
+                how = f"with --{key}" if key != "progress" else "by whether the output is a terminal"
+                raise ConfigError(f"{where}: the {key} is set on the command line ({how}), not in the file")
             if key not in options:
                 raise ConfigError(f"{where} is not an option; [{section.name}] takes {', '.join(sorted(options))}")
-            values[key] = _convert(where, options[key], value)
+            values[key] = _check_value(where, hints.get(key), options[key], value)
         inherited = training_options(section)
         for key, default in options.items():
             if key not in values and key not in inherited:
@@ -260,7 +381,7 @@ def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, u.Quantity):
-        return json.dumps(f"{value.value:g} {value.unit.to_string()}")
+        return json.dumps(_quantity_text(value))
     if isinstance(value, float):
         return ("inf" if value > 0 else "-inf") if math.isinf(value) else "nan" if math.isnan(value) else repr(value)
     if isinstance(value, int):
@@ -288,13 +409,14 @@ def format_config(sections: list[Section], title: str) -> str:
     """The default configuration as commented TOML (what ``--print-config`` writes)."""
     lines = [f"# {line}" if line else "#" for line in title.splitlines()]
     lines.append("# Every key is optional: a file sets only what it changes. Seed and device come from the command")
-    lines.append("# line (--seed, --device); quantities are strings with a unit; unset options are commented out.")
+    lines.append("# line (--seed, --device); quantities are strings with a unit; unset options are commented out;")
+    lines.append('# "none" unsets an optional value (e.g. patience = "none": no early stopping).')
     for section in sections:
         lines += ["", f"[{section.name}]", f"# {section.help}"]
         if section.target is not None:
             lines.append(f"# (keyword arguments of {_target_name(section.target)}"
                          + (", and the training loop's" if section.training else "") + ")")
-        helps = {name: text for name, (_, text) in section.own.items()}
+        helps = {name: spec[1] for name, spec in section.own.items()}
         inherited = training_options(section)
         for key, default in section_options(section).items():
             comment = f"  # {helps[key]}" if key in helps else ""
@@ -313,7 +435,7 @@ def config_json(resolved: dict) -> dict:
 
     def safe(value):
         if isinstance(value, u.Quantity):
-            return f"{value.value:g} {value.unit.to_string()}"
+            return _quantity_text(value)
         if isinstance(value, (tuple, list)):
             return [safe(v) for v in value]
         if isinstance(value, dict):
@@ -321,3 +443,19 @@ def config_json(resolved: dict) -> dict:
         return value
 
     return {name: {key: safe(v) for key, v in table.items()} for name, table in resolved.items()}
+
+
+def changed_settings(sections: list[Section], resolved: dict) -> list[str]:
+    """``[section] key = value`` for every resolved value that differs from its default (quantities in their units)."""
+    lines = []
+    for section in sections:
+        defaults = section_options(section)
+        for key, value in resolved.get(section.name, {}).items():
+            default = defaults.get(key)
+            if value is None and default is None:
+                continue
+            text = "none" if value is None else _toml_value(value)
+            if default is _UNSET or default is None or key in training_options(section) \
+                    or text != _toml_value(default):
+                lines.append(f"[{section.name}] {key} = {text}")
+    return lines

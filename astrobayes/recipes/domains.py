@@ -79,6 +79,8 @@ class Recipe:
     run: Callable
     folder: bool = False
     usage: str = ""
+    #: checks a resolved configuration before any work (choices, counts); raises ConfigError
+    check: Callable | None = None
 
 
 def _coverage(truth: np.ndarray, draws: np.ndarray, names) -> dict:
@@ -96,6 +98,95 @@ def _coverage(truth: np.ndarray, draws: np.ndarray, names) -> dict:
         for name, value in zip(names, row):
             out[f"coverage_{level}_{name}"] = float(value)
     return out
+
+
+# ------------------------------------------------------------------ checks before any work
+def _choice(config: dict, section: str, key: str, choices, optional: bool = False) -> None:
+    value = config[section].get(key)
+    if (value is None and optional) or value in choices:
+        return
+    raise ConfigError(f"[{section}] {key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def _at_least(config: dict, section: str, key: str, minimum: int, optional: bool = False) -> None:
+    value = config[section].get(key)
+    if (value is None and optional) or (isinstance(value, int) and value >= minimum):
+        return
+    raise ConfigError(f"[{section}] {key} must be an integer ≥ {minimum}, got {value!r}")
+
+
+def _training_loop(config: dict, section: str) -> None:
+    """The training-loop keys a file set, checked by :class:`~astrobayes.estimators.TrainingConfig` itself."""
+    import dataclasses
+
+    from astrobayes.estimators.training import TrainingConfig
+
+    names = {f.name for f in dataclasses.fields(TrainingConfig)}
+    given = {k: v for k, v in config[section].items() if k in names}
+    try:
+        TrainingConfig(**given)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[{section}] {err}") from None
+
+
+def _check_supernovae(config: dict) -> None:
+    from astrobayes.supernovae import ESTIMATORS, TASKS
+
+    _choice(config, "data", "source", ("spcc", "simulate"))
+    fraction = config["data"]["test_fraction"]
+    if not 0 < fraction < 1:
+        raise ConfigError(f"[data] test_fraction must be between 0 and 1, got {fraction}")
+    _at_least(config, "data", "max_objects", 4, optional=True)
+    _at_least(config, "simulate", "n", 4)
+    _choice(config, "train", "task", tuple(TASKS))
+    _choice(config, "train", "estimator", ESTIMATORS)
+    _choice(config, "train", "cell", ("lstm", "gru"))
+    _at_least(config, "train", "epochs", 1)
+
+
+def _check_clusters(config: dict) -> None:
+    from astrobayes.clusters import ESTIMATORS, INPUTS
+
+    _at_least(config, "simulate", "n_clusters", 10)
+    _at_least(config, "test", "n_clusters", 10)
+    _choice(config, "train", "estimator", ESTIMATORS)
+    _choice(config, "train", "inputs", INPUTS, optional=True)
+    _at_least(config, "train", "epochs", 1)
+
+
+def _check_galaxies(config: dict) -> None:
+    from astrobayes.galaxies import StampSimulator
+    from astrobayes.inference.simulations import DENSITY_TYPES
+
+    _at_least(config, "train", "n_simulations", 10)
+    _at_least(config, "test", "n_stamps", 1)
+    _at_least(config, "test", "n_draws", 2)
+    _choice(config, "train", "density", tuple(DENSITY_TYPES))
+    _training_loop(config, "train")
+    try:
+        StampSimulator(**config["simulator"])
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[simulator] {err}") from None
+
+
+def _check_shear(config: dict) -> None:
+    from astrobayes.shear import ShearSurvey, shear_prior
+
+    _choice(config, "data", "inputs", _SHEAR_INPUTS)
+    _at_least(config, "data", "n_simulations", 10)
+    _at_least(config, "test", "n_maps", 1)
+    _at_least(config, "test", "n_draws", 2)
+    _training_loop(config, "train")
+    for section, build in (("survey", ShearSurvey), ("prior", shear_prior)):
+        try:
+            build(**config[section])
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"[{section}] {err}") from None
+
+
+def _check_stars(config: dict) -> None:
+    _at_least(config, "test", "n_grid", 2)
+    _training_loop(config, "train")
 
 
 # ------------------------------------------------------------------ supernovae
@@ -118,8 +209,6 @@ def _supernovae(config: dict, ctx: Context) -> Trained:
                          f"got {data['source']!r}")
     if options.get("redshift_columns") is None:
         options["redshift_columns"] = default_z
-    if not 0 < data["test_fraction"] < 1:
-        raise ConfigError(f"[data] test_fraction must be between 0 and 1, got {data['test_fraction']}")
     rng = np.random.default_rng(split_seed)
     order = rng.permutation(len(lcs))
     if data["max_objects"] is not None:
@@ -197,8 +286,6 @@ def _shear(config: dict, ctx: Context) -> Trained:
     survey = ShearSurvey(**config["survey"])
     prior = shear_prior(**config["prior"])
     data = config["data"]
-    if data["inputs"] not in _SHEAR_INPUTS:
-        raise ConfigError(f"[data] inputs must be one of {_SHEAR_INPUTS}, got {data['inputs']!r}")
     theta_seed, map_seed, test_theta_seed, test_map_seed, draw_seed = ctx.seeds(5)
 
     def simulate(n, theta_seed, map_seed):
@@ -263,12 +350,12 @@ def _recipes() -> dict:
                [Section("data", "where the labelled lightcurves come from", own={
                    "source": ("spcc", "'spcc': the shipped SNPhotCC subset; 'simulate': the [simulate] table"),
                    "test_fraction": (0.5, "objects held out for the metrics"),
-                   "max_objects": (None, "use a random subset of this many objects")}),
+                   "max_objects": (None, "use a random subset of this many objects", int | None)}),
                 Section("simulate", "simulated lightcurves (source = 'simulate')", simulate_lightcurves,
                         defaults={"n": 2000}),
                 Section("train", "the classifier and its training", train_classifier, skip=("lightcurves",),
                         defaults={"redshift_columns": None})],
-               _supernovae, folder=True,
+               _supernovae, folder=True, check=_check_supernovae,
                usage="astrobayes.supernovae.load_classifier(PATH); classify(read_lightcurves(FILE), model)"),
         Recipe("clusters", *SUMMARIES["clusters"],
                [Section("simulate", "the training clusters", simulate_clusters, defaults={"n_clusters": 20000},
@@ -277,14 +364,14 @@ def _recipes() -> dict:
                         skip=("members", "truth")),
                 Section("test", "held-out clusters (same simulation settings)", own={
                     "n_clusters": (2000, "number of held-out clusters")})],
-               _clusters, usage="astrobayes.clusters.load_mass_model(PATH); estimate_mass(members, model)"),
+               _clusters, check=_check_clusters, usage="astrobayes.clusters.load_mass_model(PATH); estimate_mass(members, model)"),
         Recipe("galaxies", *SUMMARIES["galaxies"],
                [Section("simulator", "the observing set-up: stamp shape, PSF, noise", StampSimulator),
                 Section("train", "simulations, network and training", train_structure_posterior,
                         skip=("simulator",), training=True, defaults={"n_simulations": 20000, "epochs": 50}),
                 Section("test", "held-out stamps", own={"n_stamps": (500, "number of held-out stamps"),
                                                         "n_draws": (500, "posterior draws per stamp")})],
-               _galaxies, usage="astrobayes.galaxies.StructurePosterior.load(PATH).summary(read_stamps(FILE))"),
+               _galaxies, check=_check_galaxies, usage="astrobayes.galaxies.StructurePosterior.load(PATH).summary(read_stamps(FILE))"),
         Recipe("shear", *SUMMARIES["shear"],
                [Section("survey", "the footprint, noise and binning", ShearSurvey, skip=("mask",),
                         defaults={"nside": 32}),
@@ -295,12 +382,12 @@ def _recipes() -> dict:
                 Section("train", "the training loop", training=True),
                 Section("test", "held-out maps", own={"n_maps": (200, "number of held-out maps"),
                                                       "n_draws": (1000, "posterior draws per map")})],
-               _shear, usage="astrobayes apply PATH bandpowers.ecsv out.ecsv --columns ... "
+               _shear, check=_check_shear, usage="astrobayes apply PATH bandpowers.ecsv out.ecsv --columns ... "
                              "(band-power inputs), or astrobayes.inference.Posterior.load(PATH)"),
         Recipe("stars", *SUMMARIES["stars"],
                [Section("train", "training stars, network and training", train_stellar_map, training=True),
                 Section("test", "the error grid", own={"n_grid": (64, "grid points per axis")})],
-               _stars, usage="astrobayes apply PATH stars.ecsv out.ecsv (columns log_mass, feh), "
+               _stars, check=_check_stars, usage="astrobayes apply PATH stars.ecsv out.ecsv (columns log_mass, feh), "
                              "or astrobayes.stars.load_stellar_map(PATH)"),
     ]}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import config_json, format_config, read_config, resolve_config
+from .config import ConfigError, changed_settings, config_json, format_config, read_config, resolve_config
 from .domains import SUMMARIES, Context, recipe
 
 __all__ = ["train_domain", "default_config", "output_paths"]
@@ -34,29 +34,58 @@ def default_config(domain: str) -> str:
     return format_config(rec.sections, title)
 
 
-def output_paths(output, folder: bool = False) -> list[Path]:
-    """Every path a trained model at ``output`` may consist of: model files, sidecars, report and loss plot."""
+#: the ``PATH.<kind>.json`` files a saved model may have beside ``PATH.json`` (NPE prior, NLE likelihood, cluster
+#: mass model, stamp simulator, stellar map, the training report)
+SIDECARS = ("prior", "likelihood", "cluster_mass", "simulator", "stellar_map", "train")
+
+
+def output_paths(output) -> list[Path]:
+    """Every path a trained model at ``output`` may consist of, in either layout (folder, or stem + files).
+
+    Only this model's own names: ``other.v1.json`` beside ``other`` is another model's file, never listed.
+    """
     output = Path(output)
-    paths = [output] if folder else [output.with_name(output.name + suffix) for suffix in (".json", ".safetensors")]
-    paths += [output.with_name(output.name + suffix) for suffix in (".train.json", ".loss.png")]
-    sidecars = sorted(output.parent.glob(f"{output.name}.*.json")) if output.parent.is_dir() else []
-    return list(dict.fromkeys(paths + sidecars))
+    suffixes = [".json", ".safetensors", ".loss.png"] + [f".{kind}.json" for kind in SIDECARS]
+    return [output] + [output.with_name(output.name + suffix) for suffix in suffixes]
 
 
 def _plot_history(history, path: Path) -> bool:
+    """Loss curves to ``path`` through matplotlib's object interface (the caller's backend is left alone)."""
     if history is None or not hasattr(history, "plot") or not getattr(history, "train_loss", None):
         return False
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    ax = history.plot()
+    figure = Figure(figsize=(5, 3.5))
+    ax = history.plot(ax=figure.subplots())
     ax.set_title(f"{path.name.removesuffix('.loss.png')}: training")
-    ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=110)
-    plt.close(ax.figure)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
     return True
+
+
+def _install(staging: Path, parent: Path, existing: list[Path]) -> None:
+    """Move the new model from ``staging`` into ``parent``; the old model's files go only once it is there.
+
+    Old paths the new model does not replace (and old folders) are first moved aside into ``staging``; if
+    moving the new files in fails, they are moved back.
+    """
+    new = sorted(p for p in staging.iterdir() if p.name != ".replaced")
+    names = {p.name for p in new}
+    aside = staging / ".replaced"
+    aside.mkdir()
+    moved = []
+    try:
+        for old in existing:
+            if old.name not in names or old.is_dir():
+                os.replace(old, aside / old.name)
+                moved.append(old)
+        for item in new:
+            os.replace(item, parent / item.name)
+    except BaseException:
+        for old in moved:
+            if not old.exists():
+                os.replace(aside / old.name, old)
+        raise
 
 
 def _history_summary(history) -> dict | None:
@@ -108,15 +137,18 @@ def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 
 
     Raises
     ------
-    ValueError
-        For a bad configuration (before any work).
+    ConfigError
+        For a bad configuration: unknown key, wrong type, a value outside its
+        choices (a ValueError).
     FileExistsError, FileNotFoundError
         For an existing output without ``overwrite`` or a missing output folder.
+        All of these are raised before any work.
 
     Notes
     -----
     The model is written to a temporary folder beside ``output`` and moved
-    into place only when complete, so a failure leaves no partial model.
+    into place only when complete, so a failure leaves no partial model;
+    the files of a model it replaces are removed only after that.
 
     Examples
     --------
@@ -127,15 +159,21 @@ def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 
     tables = read_config(config) if isinstance(config, (str, os.PathLike)) else (config or {})
     resolved = resolve_config(rec.sections, tables, overrides)
     output = Path(output)
+    if output.suffix in (".json", ".safetensors"):
+        raise ConfigError(f"--output is the model's path stem (e.g. models/{output.stem}), got {output}")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"the output folder {output.parent} does not exist")
-    existing = [p for p in output_paths(output, rec.folder) if p.exists()]
+    existing = [p for p in output_paths(output) if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the model at {output}")
-    if rec.folder and output.exists() and not output.is_dir():
-        raise FileExistsError(f"{output} is a file; a {domain} model is a folder")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
+    if rec.check is not None:
+        rec.check(resolved)
 
     ctx = Context(seed=seed, device=device, progress=progress, log=log)
+    for line in changed_settings(rec.sections, resolved):
+        log(f"setting {line}")
     start = time.perf_counter()
     trained = rec.run(resolved, ctx)
     seconds = time.perf_counter() - start
@@ -158,11 +196,12 @@ def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 
     try:
         trained.save(staging / output.name)
         (staging / f"{output.name}.train.json").write_text(json.dumps(json_safe(report), indent=2) + "\n")
-        _plot_history(trained.history, staging / f"{output.name}.loss.png")
-        for old in existing:  # stale files of a replaced model (another domain's sidecars) must not survive
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        for item in sorted(staging.iterdir()):
-            os.replace(item, output.parent / item.name)
+        try:
+            _plot_history(trained.history, staging / f"{output.name}.loss.png")
+        except Exception as err:  # a plot is not worth the trained model
+            log(f"note: no loss plot ({type(err).__name__}: {err})")
+        # stale files of a replaced model (another domain's sidecars, the other layout) must not survive
+        _install(staging, output.parent, existing)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report

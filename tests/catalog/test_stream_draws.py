@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import torch
+
 import astrobayes
 from astrobayes.catalog import apply_estimator, posterior_draws
 from astrobayes.catalog import apply as apply_module
@@ -52,6 +54,7 @@ def test_summaries_do_not_depend_on_batches_or_call_size(name, models, monkeypat
     halves = pd.concat([apply_estimator(part, models[name], ["x0", "x1"], n_draws=300, seed=3)
                         for part in (catalog.iloc[:17], catalog.iloc[17:])])
     monkeypatch.setattr(apply_module, "CALL_SIZE", 500)  # a network call per row or two
+    monkeypatch.setattr(apply_module, "MAX_PROPOSALS", 3000)  # rounds split into groups of a few rows
     small = apply_estimator(catalog, models[name], ["x0", "x1"], n_draws=300, seed=3, batch_size=7)
     # the noise is the same; batched network calls round differently in the last bits (float32)
     pd.testing.assert_frame_equal(whole, halves, rtol=1e-5, atol=1e-6)
@@ -92,3 +95,29 @@ def test_posterior_draws_stay_in_the_support_and_report_acceptance(name, models)
     theirs = posterior.object_acceptance
     assert (table["acceptance"] < 1).any()
     np.testing.assert_array_less(np.abs(table["acceptance"].to_numpy() - theirs), 5 * 0.022)
+
+
+def test_mixture_noise_picks_components_by_their_weights(models, monkeypatch):
+    """Φ(z₀) below the first weight picks component 0; the components' shares follow the weights."""
+    posterior = models["npe_mdn"]
+    estimator = posterior.estimator
+    weights = torch.tensor([[0.2, 0.8]], dtype=torch.float64)
+    means = torch.tensor([[[-1.5, 0.2], [1.5, 0.8]]], dtype=torch.float64)
+    factor = 0.01 * torch.eye(2, dtype=torch.float64).expand(1, 2, 2, 2)
+
+    def packed(inputs):
+        m = inputs.shape[0]
+        return weights.expand(m, 2), means.expand(m, 2, 2), factor.expand(m, 2, 2, 2)
+
+    monkeypatch.setattr(estimator, "_packed_components", packed)
+    wrapped = apply_module.as_catalog_model(posterior)
+    columns, transform = apply_module._noise_sampler(wrapped)
+    assert columns == 3
+    z0 = np.array([-3.0, -0.85, -0.83, 3.0])  # Φ = 0.0013, 0.198, 0.203, 0.9987
+    noise = np.column_stack([z0, np.zeros((4, 2))])
+    draws = transform(torch.zeros(1, 2), noise, [4])
+    np.testing.assert_allclose(draws[:, 0], [-1.5, -1.5, 1.5, 1.5])
+    many = posterior_draws(_catalog(3), posterior, ["x0", "x1"], n=4000, seed=1)
+    share = np.mean(many[..., 0] < 0)
+    # 12,000 draws at p = 0.2: binomial sd 0.0037, 5 sd
+    assert abs(share - 0.2) < 5 * np.sqrt(0.2 * 0.8 / 12000)
