@@ -81,14 +81,17 @@ def _summarise_history(history: dict | None) -> str:
 
 
 def _inspect(args) -> int:
+    from .catalog.domains import DOMAIN_MODELS, domain_model_kind
     from .core.serialization import ModelFileError, model_paths, read_model
 
+    kind = domain_model_kind(args.model)
+    network = Path(args.model) / "network" if kind == "supernovae" else args.model
     try:
-        header, tensors = read_model(args.model)
+        header, tensors = read_model(network)
     except (ModelFileError, FileNotFoundError) as err:
         print(f"astrobayes inspect: {err}", file=sys.stderr)
         return 2
-    weights, config_path = model_paths(args.model)
+    weights, config_path = model_paths(network)
     n_parameters = sum(int(t.numel()) for t in tensors.values())
     print(f"model          {config_path.with_suffix('')}")
     print(f"class          {header['class']}")
@@ -103,6 +106,21 @@ def _inspect(args) -> int:
     print(f"weights        {weights.name}: {len(tensors)} tensors, {n_parameters} values")
     # read_model refuses a file whose SHA-256 differs, so reaching here means it matched.
     print(f"checksum       OK (sha256 {header['weights_sha256'][:16]}...)")
+    if kind is not None:
+        print(f"domain         {kind} model: apply reads {DOMAIN_MODELS[kind]}")
+    stem = Path(args.model)
+    stem = stem.with_suffix("") if stem.suffix in (".json", ".safetensors") else stem
+    report = stem.with_name(stem.name + ".train.json")
+    if report.is_file():
+        try:
+            trained = json.loads(report.read_text())
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in trained.get("metrics", {}).items()
+                                if isinstance(v, (int, float)) and not isinstance(v, bool))
+            print(f"trained by     {trained.get('command') or 'astrobayes train ' + trained.get('domain', '?')} "
+                  f"(seed {trained.get('seed')}, {trained.get('n_train')} examples, {trained.get('seconds')} s)")
+            print(f"held out       {metrics or 'no metrics'}")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as err:
+            print(f"trained by     {report.name} unreadable ({type(err).__name__})")
     return 0
 
 

@@ -56,6 +56,10 @@ def test_each_recipe_trains_saves_and_reports(domain, tmp_path, capsys):
     assert report["metrics"] and report["n_train"] > 0
     assert report["command"].startswith(f"astrobayes train {domain} --output")
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    assert main(["inspect", str(output)]) == 0  # the network, its checksum, and the report's held-out metrics
+    shown = capsys.readouterr().out
+    assert "checksum       OK" in shown and f"trained by     astrobayes train {domain}" in shown
+    assert "held out       n_" in shown
     if domain == "supernovae":
         from astrobayes.supernovae import load_classifier
 
