@@ -81,11 +81,11 @@ def _summarise_history(history: dict | None) -> str:
 
 
 def _inspect(args) -> int:
-    from .catalog.domains import DOMAIN_MODELS, domain_model_kind
+    from .catalog.domains import DOMAIN_MODELS, domain_model_kind, model_stem, network_path
     from .core.serialization import ModelFileError, model_paths, read_model
 
     kind = domain_model_kind(args.model)
-    network = Path(args.model) / "network" if kind == "supernovae" else args.model
+    network = network_path(args.model, kind)
     try:
         header, tensors = read_model(network)
     except (ModelFileError, FileNotFoundError) as err:
@@ -108,8 +108,7 @@ def _inspect(args) -> int:
     print(f"checksum       OK (sha256 {header['weights_sha256'][:16]}...)")
     if kind is not None:
         print(f"domain         {kind} model: apply reads {DOMAIN_MODELS[kind]}")
-    stem = Path(args.model)
-    stem = stem.with_suffix("") if stem.suffix in (".json", ".safetensors") else stem
+    stem = model_stem(args.model)
     report = stem.with_name(stem.name + ".train.json")
     if report.is_file():
         try:
@@ -147,7 +146,7 @@ def _apply_domain(args, kind: str, output: Path, out_format: str, usage) -> int:
     import pandas as pd
     from astropy.table import Table
 
-    from .catalog.domains import DOMAIN_MODELS, apply_domain_model
+    from .catalog.domains import DOMAIN_MODELS, apply_domain_model, network_path
     from .catalog.io import write_catalog
     from .core.serialization import ModelFileError
 
@@ -167,7 +166,7 @@ def _apply_domain(args, kind: str, output: Path, out_format: str, usage) -> int:
     table.meta = {}  # the provenance below replaces the domain table's own (nested) metadata
     from .core.serialization import read_model
 
-    header, _ = read_model(Path(args.model) / "network" if kind == "supernovae" else Path(args.model))
+    header, _ = read_model(network_path(args.model, kind))
     provenance = _provenance(args, args.model, f"{kind} model", header.get("weights_sha256", ""))
     provenance["domain"] = kind
     if kind != "galaxies":  # no random draws: classify and estimate_mass are deterministic

@@ -17,7 +17,7 @@ defaults unless changed below (``EXTRA``), the same for every size.
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_recipes.py --markdown benchmarks/results/train_recipes.md
-    .venv/bin/python benchmarks/train_recipes.py --quick          # smoke run, ~30 s
+    .venv/bin/python benchmarks/train_recipes.py --quick          # smoke run, ~10 s
     .venv/bin/python benchmarks/train_recipes.py --domains clusters --sizes 1000 4000
 """
 from __future__ import annotations

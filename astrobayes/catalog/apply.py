@@ -234,6 +234,21 @@ def _noise_sampler(wrapped):
     return None
 
 
+def _row_groups(counts, budget: int):
+    """(first, last, start, stop) of consecutive whole rows whose ``counts`` sum to at most ``budget``.
+
+    A row whose count alone exceeds the budget forms its own group; ``start:stop`` are the rows' span in
+    the concatenated per-row items.
+    """
+    ends = np.cumsum(counts)
+    first, start = 0, 0
+    while first < len(ends):
+        last = max(first + 1, int(np.searchsorted(ends, start + budget, side="right")))
+        stop = int(ends[last - 1])
+        yield first, last, start, stop
+        first, start = last, stop
+
+
 def _stream_draws(wrapped, sampler, x, keys, n, entropy):
     """(m, n, d) draws and (m,) acceptance, many rows per network call, each row from its own stream.
 
@@ -260,14 +275,10 @@ def _stream_draws(wrapped, sampler, x, keys, n, entropy):
         """One round for ``rows``: k[j] proposals for row rows[j], the accepted ones into its next free slots."""
         noise = np.concatenate([streams[i].standard_normal((kk, columns)) for i, kk in zip(rows, k)])
         draws = np.empty((len(noise), d))
-        ends = np.cumsum(k)
-        first, start = 0, 0
-        while first < rows.size:  # whole rows, about CALL_SIZE noise rows per network call
-            last = max(first + 1, int(np.searchsorted(ends, start + CALL_SIZE, side="right")))
-            stop = int(ends[last - 1])
+        for first, last, start, stop in _row_groups(k, CALL_SIZE):  # whole rows per network call
             chunk = index_inputs(inputs, torch.as_tensor(rows[first:last]))
             draws[start:stop] = transform(chunk, noise[start:stop], k[first:last])
-            first, start = last, stop
+        ends = np.cumsum(k)
         ok = np.asarray(wrapped.model.prior.support_check(draws)) if bounded else np.isfinite(draws).all(axis=1)
         owner = np.repeat(np.arange(rows.size), k)
         total = np.cumsum(ok)
@@ -289,33 +300,28 @@ def _stream_draws(wrapped, sampler, x, keys, n, entropy):
             k = np.minimum(np.ceil(1.2 * need / np.maximum(rate, 1e-3)).astype(np.int64) + 1, 20 * n)
             k = np.maximum(k, need)
         # groups of whole rows holding at most MAX_PROPOSALS proposals (a row's draws depend on its stream only)
-        ends = np.cumsum(k)
-        first = 0
-        while first < todo.size:
-            base = int(ends[first - 1]) if first else 0
-            last = max(first + 1, int(np.searchsorted(ends, base + MAX_PROPOSALS // columns, side="right")))
+        for first, last, _, _ in _row_groups(k, MAX_PROPOSALS // columns):
             fill(todo[first:last], need[first:last], k[first:last])
-            first = last
     return out, (accepted / np.maximum(proposed, 1) if posterior else np.full(m, np.nan))
 
 
-def _sampled(wrapped, x, keys, n_draws, quantiles, entropy):
-    m, d = len(x), len(wrapped.parameters)
+def _row_draws(wrapped, x, keys, n, entropy):
+    """(m, n, d) draws and (m,) acceptance for catalogue rows, each row from its own (seed, row key) stream."""
     sampler = _noise_sampler(wrapped)
-    if sampler is not None:
-        with wrapped.lock:  # threads sharing one cached model (Dask's threaded workers)
-            draws, acceptance = _stream_draws(wrapped, sampler, x, keys, n_draws, entropy)
-        return (draws.mean(axis=1), draws.std(axis=1, ddof=1), np.moveaxis(np.quantile(draws, quantiles, axis=1), 0, -1),
-                acceptance)
-    mean, std = np.empty((m, d)), np.empty((m, d))
-    qs, acceptance = np.empty((m, d, len(quantiles))), np.empty(m)
-    # other samplers (ensembles, MC dropout, ...): one network call per row, each with its stream
-    for i in range(m):
-        with wrapped.lock:
-            draws, acceptance[i] = _draws_one(wrapped, x[i], n_draws, _row_seed(entropy, keys[i]))
-        mean[i], std[i] = draws.mean(axis=0), draws.std(axis=0, ddof=1)
-        qs[i] = np.quantile(draws, quantiles, axis=0).T
-    return mean, std, qs, acceptance
+    with wrapped.lock:  # threads sharing one cached model (Dask's threaded workers)
+        if sampler is not None:
+            return _stream_draws(wrapped, sampler, x, keys, n, entropy)
+        # other samplers (ensembles, MC dropout, ...): one network call per row
+        draws, acceptance = np.empty((len(x), n, len(wrapped.parameters))), np.empty(len(x))
+        for i in range(len(x)):
+            draws[i], acceptance[i] = _draws_one(wrapped, x[i], n, _row_seed(entropy, keys[i]))
+        return draws, acceptance
+
+
+def _sampled(wrapped, x, keys, n_draws, quantiles, entropy):
+    draws, acceptance = _row_draws(wrapped, x, keys, n_draws, entropy)
+    return (draws.mean(axis=1), draws.std(axis=1, ddof=1), np.moveaxis(np.quantile(draws, quantiles, axis=1), 0, -1),
+            acceptance)
 
 
 # ---------------------------------------------------------------------- public
@@ -466,15 +472,9 @@ def posterior_draws(catalog, model, columns: Sequence[str] | None = None, *, n: 
     entropy = np.random.SeedSequence(None if seed is None else seed + 2**32).entropy
     out = np.full((len(x), int(n), len(wrapped.parameters)), np.nan)
     good = np.flatnonzero(np.isfinite(x).all(axis=1))
-    sampler = _noise_sampler(wrapped)
-    if sampler is not None:
-        for start in range(0, len(good), 4096):
-            rows = good[start:start + 4096]
-            with wrapped.lock:
-                out[rows] = _stream_draws(wrapped, sampler, x[rows], keys[rows], int(n), entropy)[0]
-        return out
-    for i in good:
-        out[i] = _draws_one(wrapped, x[i], int(n), _row_seed(entropy, keys[i]))[0]
+    for start in range(0, len(good), 4096):
+        rows = good[start:start + 4096]
+        out[rows] = _row_draws(wrapped, x[rows], keys[rows], int(n), entropy)[0]
     return out
 
 

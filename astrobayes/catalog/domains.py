@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DOMAIN_MODELS", "domain_model_kind", "apply_domain_model"]
+__all__ = ["DOMAIN_MODELS", "domain_model_kind", "apply_domain_model", "model_stem", "network_path"]
 
-#: kind → (what it reads, the function that runs it)
+#: kind → what it reads and the function that runs it
 DOMAIN_MODELS = {
     "supernovae": "lightcurves (a file of write_lightcurves, or a folder of SNANA .DAT files) → "
                   "astrobayes.supernovae.classify",
@@ -30,8 +30,7 @@ def domain_model_kind(path) -> str | None:
     >>> domain_model_kind("no/such/model") is None
     True
     """
-    path = Path(path)
-    stem = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
+    path, stem = Path(path), model_stem(path)
     if (path / "classifier.json").is_file():
         return "supernovae"
     if stem.with_name(stem.name + ".cluster_mass.json").is_file():
@@ -39,6 +38,17 @@ def domain_model_kind(path) -> str | None:
     if stem.with_name(stem.name + ".simulator.json").is_file():
         return "galaxies"
     return None
+
+
+def model_stem(path) -> Path:
+    """A model path without the ``.json`` / ``.safetensors`` a user may have typed."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
+
+
+def network_path(path, kind: str | None) -> Path:
+    """Where the network's safetensors + JSON of the model at ``path`` are: inside a supernova folder, else there."""
+    return Path(path) / "network" if kind == "supernovae" else model_stem(path)
 
 
 def apply_domain_model(kind: str, model_path, catalog_path, *, n_draws: int = 1000, seed: int = 0):
@@ -64,8 +74,7 @@ def apply_domain_model(kind: str, model_path, catalog_path, *, n_draws: int = 10
     ValueError
         For a catalogue the model cannot read (missing columns, wrong stamp size).
     """
-    model_path, catalog_path = Path(model_path), Path(catalog_path)
-    stem = model_path.with_suffix("") if model_path.suffix in (".json", ".safetensors") else model_path
+    model_path, catalog_path, stem = Path(model_path), Path(catalog_path), model_stem(model_path)
     if kind == "supernovae":
         from astrobayes.supernovae import classify, load_classifier, read_lightcurves, read_snana
 

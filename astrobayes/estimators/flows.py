@@ -26,6 +26,7 @@ import math
 import warnings
 
 import normflows as nf
+import numpy as np
 import torch
 from torch import nn
 
@@ -162,12 +163,16 @@ class _FlowNetwork(nn.Module):
         noise decides the random streams (e.g. one per catalogue row).
         """
         features = self.features(x)
-        counts = torch.as_tensor(counts, device=features.device)
-        total = int(counts) * features.shape[0] if counts.ndim == 0 else int(counts.sum())
-        if counts.ndim and counts.shape[0] != features.shape[0] or total != noise.shape[0]:
-            raise ValueError(f"counts give {total} noise rows for {features.shape[0]} input rows, but noise has "
-                             f"{noise.shape[0]}")
-        context = features.repeat_interleave(counts, dim=0)
+        try:  # checked on the host: no device synchronisation
+            counts = np.broadcast_to(np.asarray(counts, dtype=np.int64), (features.shape[0],))
+        except ValueError:
+            raise ValueError(f"counts must be one number or one per input row ({features.shape[0]}), "
+                             f"got {np.shape(counts)}") from None
+        total = int(counts.sum())
+        if total != noise.shape[0]:
+            raise ValueError(f"counts give {total} noise rows, but noise has {noise.shape[0]}")
+        context = features.repeat_interleave(torch.as_tensor(counts, device=features.device), dim=0,
+                                             output_size=total)
         base = self.flow.q0  # fixed standard normal, see _build
         y_std = self.flow.forward(base.loc + torch.exp(base.log_scale) * noise.to(context), context=context)
         return self.y_scaler.inverse(y_std)

@@ -176,26 +176,47 @@ def parse_override(text: str) -> tuple[str, str, object]:
     return section, key.strip(), value
 
 
-def _kind(default) -> str:
+@dataclass(frozen=True)
+class _QuantityHint:
+    """The hint of an unannotated quantity option: a string with a unit convertible to ``unit``.
+
+    ``number=True`` stands for an unannotated number default, which takes a number or a quantity
+    string (``velocity_error = "50 km/s"``) and leaves the unit to the domain function.
+    """
+
+    unit: object = None
+    example: str = '"50 km/s"'
+    number: bool = False
+
+
+def _hint_of(default):
+    """A type hint for an unannotated option, from its default (None: anything; the function checks it)."""
     from astropy import units as u
 
     if isinstance(default, bool):
-        return "true or false"
+        return bool
     if isinstance(default, int):
-        return "an integer"
+        return int
     if isinstance(default, float):
-        return "a number"
+        return _QuantityHint(number=True)
     if isinstance(default, str):
-        return "a string"
-    if isinstance(default, (tuple, list)):
-        return f"a list of {len(default)} {_kind(default[0])}s" if default else "a list"
+        return str
     if isinstance(default, u.Quantity):
-        return f'a quantity in {default.unit.physical_type} units (a string, e.g. "{_quantity_text(default)}")'
-    return "a value"
+        return _QuantityHint(default.unit, f'"{_quantity_text(default)}"')
+    if isinstance(default, (tuple, list)) and default:
+        kinds = [_hint_of(v) for v in default]
+        return tuple[kinds[0], ...] if all(k == kinds[0] for k in kinds) else tuple[tuple(kinds)]
+    if isinstance(default, (tuple, list)):
+        return tuple
+    return None
 
 
 def _describe(hint) -> str:
     """Words for a type hint, for messages."""
+    if isinstance(hint, _QuantityHint):
+        if hint.number:
+            return f"a number or a quantity (a string, e.g. {hint.example})"
+        return f"a quantity in {hint.unit.physical_type} units (a string, e.g. {hint.example})"
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType):
         return " or ".join('"none"' if a is type(None) else _describe(a) for a in args)
@@ -226,6 +247,18 @@ def _quantity(where: str, value, example: str):
 
 def _by_hint(where: str, hint, value, default=None):
     """Check ``value`` against a type hint; lists become tuples."""
+    if isinstance(hint, _QuantityHint):
+        if hint.number and not isinstance(value, str):
+            return _by_hint(where, float, value)
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be {_describe(hint)} (a bare number has no unit), got {value!r}")
+        quantity = _quantity(where, value, hint.example)
+        if hint.unit is None:
+            return quantity
+        try:
+            return quantity.to(hint.unit)
+        except Exception:  # astropy's UnitConversionError
+            raise ConfigError(f"{where} must be {_describe(hint)}, got {value!r}") from None
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     bad = ConfigError(f"{where} must be {_describe(hint)}, got {value!r}")
     if origin in (Union, types.UnionType):
@@ -257,7 +290,8 @@ def _by_hint(where: str, hint, value, default=None):
         if not isinstance(value, list):
             raise bad
         if not args:  # a bare ``tuple``: the default's elements give the type
-            return _convert(where, default, value) if isinstance(default, (tuple, list)) and default else tuple(value)
+            element_hint = _hint_of(default) if isinstance(default, (tuple, list)) and default else None
+            return tuple(value) if element_hint is None else _by_hint(where, element_hint, value)
         if origin is tuple and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
@@ -270,50 +304,6 @@ def _by_hint(where: str, hint, value, default=None):
     return value  # another type: the domain function checks it
 
 
-def _convert(where: str, default, value):
-    """Check ``value`` against the type of ``default`` (no annotation); lists → tuples, strings → Quantity."""
-    from astropy import units as u
-
-    bad = ConfigError(f"{where} must be {_kind(default)}, got {value!r}")
-    if default is None or default is _UNSET:
-        return tuple(value) if isinstance(value, list) else value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if isinstance(default, float):
-        if isinstance(value, str):  # e.g. velocity_error = "50 km/s" where the default is a bare number
-            return _quantity(where, value, '"50 km/s"')
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if isinstance(default, (tuple, list)):
-        if not isinstance(value, list):
-            raise bad
-        if default:
-            same = all(type(v) is type(default[0]) for v in default)  # e.g. hidden = [64, 64]: any length
-            if not same and len(value) != len(default):
-                raise bad
-            value = [_convert(f"{where}[{i}]", default[0] if same else default[i], v) for i, v in enumerate(value)]
-        return type(default)(value)
-    if isinstance(default, u.Quantity):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be {_kind(default)} (a bare number has no unit), got {value!r}")
-        try:
-            return _quantity(where, value, f'"{_quantity_text(default)}"').to(default.unit)
-        except u.UnitsError:
-            raise bad from None
-    return value
-
-
 def _check_value(where: str, hint, default, value):
     if isinstance(value, str) and value.strip().lower() == "none":
         optional = default is None or (typing.get_origin(hint) in (Union, types.UnionType)
@@ -321,9 +311,10 @@ def _check_value(where: str, hint, default, value):
         if optional:
             return None
         raise ConfigError(f"{where} cannot be none")
-    if hint is not None:
-        return _by_hint(where, hint, value, default)
-    return _convert(where, default, value)
+    hint = _hint_of(default) if hint is None else hint
+    if hint is None:
+        return tuple(value) if isinstance(value, list) else value
+    return _by_hint(where, hint, value, default)
 
 
 def _quantity_text(quantity) -> str:
@@ -449,13 +440,13 @@ def changed_settings(sections: list[Section], resolved: dict) -> list[str]:
     """``[section] key = value`` for every resolved value that differs from its default (quantities in their units)."""
     lines = []
     for section in sections:
-        defaults = section_options(section)
+        defaults, inherited = section_options(section), training_options(section)
         for key, value in resolved.get(section.name, {}).items():
             default = defaults.get(key)
             if value is None and default is None:
                 continue
             text = "none" if value is None else _toml_value(value)
-            if default is _UNSET or default is None or key in training_options(section) \
+            if default is _UNSET or default is None or key in inherited \
                     or text != _toml_value(default):
                 lines.append(f"[{section.name}] {key} = {text}")
     return lines

@@ -83,18 +83,23 @@ class Recipe:
     check: Callable | None = None
 
 
-def _coverage(truth: np.ndarray, draws: np.ndarray, names) -> dict:
-    """Empirical coverage of the central 68 % and 95 % intervals, per parameter, with the binomial 3σ bands."""
+def _band(n: int, level: float) -> list[float]:
+    """Where the coverage of n calibrated intervals at ``level`` falls with 99.73 % probability (binomial 3σ)."""
     from scipy import stats
 
+    lo, hi = stats.binom.interval(0.9973, n, level)
+    return [float(lo / n), float(hi / n)]
+
+
+def _coverage(truth: np.ndarray, draws: np.ndarray, names) -> dict:
+    """Empirical coverage of the central 68 % and 95 % intervals, per parameter, with the binomial 3σ bands."""
     from astrobayes.inference.diagnostics import expected_coverage
 
     result = expected_coverage(truth, draws, levels=[0.68, 0.95])
     n = result.n
     out = {"n_test": n}
     for level, row in zip((68, 95), result.coverage):
-        lo, hi = stats.binom.interval(0.9973, n, level / 100)
-        out[f"coverage_{level}_band"] = [float(lo / n), float(hi / n)]
+        out[f"coverage_{level}_band"] = _band(n, level / 100)
         for name, value in zip(names, row):
             out[f"coverage_{level}_{name}"] = float(value)
     return out
@@ -228,7 +233,7 @@ def _supernovae(config: dict, ctx: Context) -> Trained:
 
 # ------------------------------------------------------------------ clusters
 def _clusters(config: dict, ctx: Context) -> Trained:
-    from astrobayes.clusters import estimate_mass, simulate_clusters, train_mass_model
+    from astrobayes.clusters import estimate_mass, match_clusters, simulate_clusters, train_mass_model
 
     sim_seed, test_seed = ctx.seeds(2)
     simulate = config["simulate"]
@@ -240,19 +245,15 @@ def _clusters(config: dict, ctx: Context) -> Trained:
     ctx.log(f"checking on {n_test} held-out clusters")
     test_members, test_truth = simulate_clusters(**{**simulate, "n_clusters": n_test}, seed=test_seed)
     masses = estimate_mass(test_members, model, prior="training")
-    true = dict(zip(np.asarray(test_truth["cluster_id"]), np.asarray(test_truth["log_mass"], dtype=float)))
-    log_m = np.array([true[c] for c in np.asarray(masses["cluster_id"])])
+    log_m = match_clusters(masses, test_truth, "log_mass")
     median = np.asarray(masses["log_mass_median"], dtype=float)
     lo, hi = (np.asarray(masses[c], dtype=float) for c in ("log_mass_p16", "log_mass_p84"))
     ok = np.isfinite(median)
     residual = median[ok] - log_m[ok]
     inside = (log_m[ok] >= lo[ok]) & (log_m[ok] <= hi[ok])
-    from scipy import stats
-
-    band = stats.binom.interval(0.9973, int(ok.sum()), 0.68)
     metrics = {"n_test": int(ok.sum()), "n_without_estimate": int((~ok).sum()),
                "median_bias_dex": float(np.median(residual)), "scatter_dex": float(np.std(residual)),
-               "coverage_68": float(inside.mean()), "coverage_68_band": [band[0] / ok.sum(), band[1] / ok.sum()]}
+               "coverage_68": float(inside.mean()), "coverage_68_band": _band(int(ok.sum()), 0.68)}
     return Trained(model.save, metrics, getattr(model.estimator, "history", None),
                    int(model.settings.get("n_train", 0)))
 
