@@ -13,18 +13,23 @@ Examples
 
 Errors go to stderr as one line each; the exit status is 0 on success, 2 for
 a file that is not a readable astrobayes model, an unreadable catalogue, a
-missing column, an existing output without ``--overwrite`` (or a usage
-error), 1 for any other failure (set ``ASTROBAYES_DEBUG=1`` to see its
-traceback). ``python -m astrobayes`` is the same command.
+missing column, an existing output without ``--overwrite``, an output that
+is one of the command's inputs (the catalogue, a model file, the
+configuration; ``--overwrite`` or not, whatever the spelling: ``~``, ``..``,
+symbolic or hard links), or a usage error; 130 for an interrupt (Ctrl-C,
+also during start-up); 1 for any other failure (set ``ASTROBAYES_DEBUG=1`` to
+see its traceback). ``python -m astrobayes`` is the same command.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import textwrap
 import json
 import os
+import signal
 import sys
-from importlib import metadata
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -35,6 +40,8 @@ _PACKAGES = ("astrobayes", "torch", "normflows", "emcee", "astropy", "healpy", "
 
 # ---------------------------------------------------------------------- info
 def _version(package: str) -> str:
+    from importlib import metadata  # not at start-up: it alone takes longer than the rest of the command's imports
+
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -84,12 +91,13 @@ def _inspect(args) -> int:
     from .catalog.domains import DOMAIN_MODELS, domain_model_kind, model_stem, network_path
     from .core.serialization import ModelFileError, model_paths, read_model
 
-    kind = domain_model_kind(args.model)
-    network = network_path(args.model, kind)
     try:
+        model_paths(args.model)  # a ValueError for "", ".", "/": no model's name
+        kind = domain_model_kind(args.model)
+        network = network_path(args.model, kind)
         header, tensors = read_model(network)
-    except (ModelFileError, FileNotFoundError) as err:
-        print(f"astrobayes inspect: {err}", file=sys.stderr)
+    except (ModelFileError, FileNotFoundError, ValueError) as err:
+        print(f"astrobayes inspect: {' '.join(str(err).split())}", file=sys.stderr)  # one line, whatever the path
         return 2
     weights, config_path = model_paths(network)
     n_parameters = sum(int(t.numel()) for t in tensors.values())
@@ -126,6 +134,52 @@ def _inspect(args) -> int:
 # ---------------------------------------------------------------------- apply
 def _split(text: str | None) -> list[str] | None:
     return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _named(option: str, text: str | None) -> list[str] | None:
+    """The names listed by ``--option a,b,c`` (None when not given); ValueError for an empty or repeating list."""
+    names = _split(text)
+    if names is not None and not names:
+        raise ValueError(f"{option} {text!r} names nothing; give names separated by commas, or leave {option} out")
+    repeated = sorted({name for name in names or () if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{option} names {', '.join(map(repr, repeated))} more than once")
+    return names
+
+
+def _output_problem(args, kind: str | None) -> str | None:
+    """Why ``args.output`` cannot be written (None when it can), decided before any work."""
+    from .catalog.domains import apply_inputs
+    from .core.paths import check_not_input
+
+    output = Path(args.output)
+    catalogs, model_files = apply_inputs(kind, args.model, args.catalog)
+    try:  # first: an input must never be overwritten, and --overwrite must not be suggested for it
+        check_not_input(output, catalogs, what="input catalogue")
+        check_not_input(output, model_files, what="model" if kind == "supernovae" else "model file")
+    except ValueError as err:
+        return str(err)
+    if output.is_dir():
+        return f"the output {output} is a folder; name a file in it, e.g. {output / 'summaries.ecsv'}"
+    if output.exists() and not args.overwrite:
+        return f"{output} exists; pass --overwrite to replace it"
+    if not output.parent.is_dir():
+        return f"the output folder {output.parent} does not exist"
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        return f"the output folder {output.parent} is not writable"
+    return None
+
+
+def _columns_problem(catalog_path, names: list[str], wanted: list[str], by: str) -> str | None:
+    """A message naming the first of ``wanted`` the catalogue lacks, with close matches (None when all exist)."""
+    from .core.tables import did_you_mean
+
+    for name in wanted:
+        if name not in names:
+            shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
+            return (f"the catalogue {catalog_path} has no column {name!r}, {by}{did_you_mean(name, names)}; "
+                    f"its columns: {shown}")
+    return None
 
 
 def _provenance(args, model_path, model_class: str, sha256: str) -> dict:
@@ -178,61 +232,91 @@ def _apply_domain(args, kind: str, output: Path, out_format: str, usage) -> int:
 
 
 def _apply(args) -> int:
-    from .catalog import apply_estimator, load_catalog_model, posterior_draws, quantile_label, summary_columns
+    from .catalog import (apply_estimator, as_catalog_model, load_catalog_model, posterior_draws, quantile_label,
+                          summary_columns)
     from .catalog.domains import domain_model_kind
     from .catalog.io import catalog_format, id_columns, read_catalog, write_catalog
-    from .core.serialization import ModelFileError
+    from .core.serialization import ModelFileError, model_paths
 
     def usage(message: str) -> int:
-        print(f"astrobayes apply: {message}", file=sys.stderr)
+        one_line = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+        print(f"astrobayes apply: {one_line}", file=sys.stderr)
         return 2
 
+    for name in ("model", "catalog", "output"):
+        if not getattr(args, name).strip():
+            return usage(f"the {name} path is empty")
+        setattr(args, name, os.path.expanduser(getattr(args, name)))
+    try:
+        model_paths(args.model)  # a ValueError for ".", "/", "..": a folder, not a model's name
+    except ValueError as err:
+        return usage(str(err))
     output = Path(args.output)
-    if output.exists() and not args.overwrite:
-        return usage(f"{output} exists; pass --overwrite to replace it")
-    if not output.parent.is_dir():
-        return usage(f"the output folder {output.parent} does not exist")
+    kind = domain_model_kind(args.model)
+    problem = _output_problem(args, kind)
+    if problem is not None:
+        return usage(problem)
     try:
         out_format = catalog_format(output, args.format)
     except ValueError as err:
         return usage(str(err))
-    kind = domain_model_kind(args.model)
+    if Path(args.catalog).is_file() and Path(args.catalog).stat().st_size == 0:
+        return usage(f"the catalogue {args.catalog} is an empty file (0 bytes)")
     if kind is not None:  # reads lightcurves / members / stamps in its domain's formats
         return _apply_domain(args, kind, output, out_format, usage)
     try:
         in_format = catalog_format(args.catalog)
+        columns, output_names, id_names = (_named(option, text) for option, text in (
+            ("--columns", args.columns), ("--names", args.names), ("--id-columns", args.id_columns)))
     except ValueError as err:
         return usage(str(err))
+    for option, value, least, what in (("--draws", args.draws, 2, "posterior draws per object"),
+                                       ("--samples", args.samples, 0, "stored draws per object"),
+                                       ("--batch-size", args.batch_size, 1, "objects per network call"),
+                                       ("--seed", args.seed, 0, "a seed")):
+        if value < least:
+            return usage(f"{option} must be at least {least} ({what}), got {value}")
+    if args.keep_columns and id_names is not None:
+        return usage("--keep-columns copies every input column and --id-columns only those named: give one of them")
     if args.samples and out_format == "csv":
         return usage("a CSV file cannot hold per-object draws (--samples); write ECSV, FITS or Parquet")
     try:
-        model = load_catalog_model(args.model, _split(args.names))
+        model = load_catalog_model(args.model)
     except (ModelFileError, FileNotFoundError, TypeError, ValueError) as err:
         return usage(f"cannot use {args.model} as a model: {err}")
+    if output_names is not None:
+        unwritable = [n for n in output_names if not n.isprintable() or (out_format == "fits" and not n.isascii())]
+        if unwritable:
+            return usage(f"--names {unwritable[0]!r}: output names must be printable text"
+                         + (" in ASCII (all a FITS header holds)" if out_format == "fits" else ""))
+        try:
+            model = as_catalog_model(model, output_names)
+        except ValueError as err:
+            return usage(f"--names: {err}")
     try:
         catalog = read_catalog(args.catalog, in_format)
     except Exception as err:  # any reader failure means: not a catalogue we can read
         return usage(f"cannot read the catalogue {args.catalog}: {type(err).__name__}: {err}")
+    if len(catalog) == 0:
+        return usage(f"the catalogue {args.catalog} has no rows: nothing to apply the model to")
     names = list(catalog.colnames) if hasattr(catalog, "colnames") else [str(c) for c in catalog.columns]
-    columns = _split(args.columns) or (list(model.columns) if model.columns else None)
-    if columns is None:
+    if columns is None and not model.columns:
         return usage(f"{args.model} records no input columns; name them with --columns a,b,c "
                      "in the order the model was trained on")
-    missing = [c for c in columns if c not in names]
-    if missing:
-        return usage(f"the catalogue {args.catalog} has no column {missing[0]!r} (columns: {', '.join(names)})")
-    if model.n_inputs is not None and len(columns) != model.n_inputs:
-        return usage(f"--columns names {len(columns)} column(s) but the model was trained on {model.n_inputs}")
-    keep = names if args.keep_columns else (_split(args.id_columns) or id_columns(names))
-    unknown = [c for c in keep if c not in names]
-    if unknown:
-        return usage(f"the catalogue {args.catalog} has no column {unknown[0]!r} (--id-columns)")
+    problem = _columns_problem(args.catalog, names, columns or list(model.columns),
+                               "named by --columns" if columns else f"an input recorded with the model {args.model}")
+    columns = columns or list(model.columns)
+    if problem is None and model.n_inputs is not None and len(columns) != model.n_inputs:
+        problem = f"--columns names {len(columns)} column(s) but the model was trained on {model.n_inputs}"
+    keep = names if args.keep_columns else (id_names or id_columns(names))
+    problem = problem or _columns_problem(args.catalog, names, keep, "named by --id-columns")
+    if problem is not None:
+        return usage(problem)
     try:
-        quantiles = [float(q) for q in _split(args.quantiles)]
-    except ValueError:
-        return usage(f"--quantiles must be numbers separated by commas, got {args.quantiles!r}")
-    if args.samples < 0:
-        return usage(f"--samples must be 0 or a positive number of draws, got {args.samples}")
+        quantiles = [float(q) for q in _named("--quantiles", args.quantiles)]
+    except ValueError as err:
+        return usage(str(err) if "--quantiles" in str(err) else
+                     f"--quantiles must be numbers separated by commas, got {args.quantiles!r}")
     if args.samples and model.kind == "classifier":
         return usage("--samples needs a density model; a classifier's output is its class probabilities")
     try:
@@ -255,7 +339,10 @@ def _apply(args) -> int:
         units = {f"{param}_{label}": unit for param, unit in zip(model.parameters, model.units) for label in labels}
     samples = {}
     if args.samples:
-        draws = posterior_draws(catalog, model, columns, n=args.samples, seed=args.seed, device=args.device)
+        try:
+            draws = posterior_draws(catalog, model, columns, n=args.samples, seed=args.seed, device=args.device)
+        except (ValueError, TypeError) as err:  # e.g. more draws than memory: still before any output exists
+            return usage(str(err))
         for j, (param, unit) in enumerate(zip(model.parameters, model.units)):
             samples[f"{param}_samples"] = draws[:, :, j]
             units[f"{param}_samples"] = unit
@@ -268,11 +355,28 @@ def _apply(args) -> int:
 
 
 # ---------------------------------------------------------------------- train
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Within the block (main thread), SIGTERM raises KeyboardInterrupt like Ctrl-C, so that clean-up runs."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def _train(args) -> int:
     from .recipes import ConfigError, default_config, parse_override, train_domain
 
     def usage(message: str) -> int:
-        print(f"astrobayes train {args.domain}: {message}", file=sys.stderr)
+        one_line = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+        print(f"astrobayes train {args.domain}: {one_line}", file=sys.stderr)
         return 2
 
     if args.print_config:
@@ -280,6 +384,11 @@ def _train(args) -> int:
         return 0
     if args.output is None:
         return usage("--output is required (the path of the model to write)")
+    for name in ("output", "config", "checkpoint"):  # "--output=~/models/x" reaches us unexpanded
+        if getattr(args, name, None) is not None:
+            if not getattr(args, name).strip():
+                return usage(f"--{name} is an empty path")
+            setattr(args, name, os.path.expanduser(getattr(args, name)))
     try:
         overrides = [parse_override(text) for text in args.set]
     except ValueError as err:
@@ -287,12 +396,24 @@ def _train(args) -> int:
     import shlex
 
     try:
-        report = train_domain(args.domain, args.output, config=args.config, overrides=overrides, seed=args.seed,
-                              device=args.device, overwrite=args.overwrite,
-                              log=lambda text: print(text, flush=True),
-                              command="astrobayes " + shlex.join(args.argv))
+        with _sigterm_as_interrupt():  # SIGTERM too stops cleanly: no partial model, checkpoints kept
+            report = train_domain(args.domain, args.output, config=args.config, overrides=overrides,
+                                  seed=args.seed, device=args.device, overwrite=args.overwrite,
+                                  log=lambda text: print(text, flush=True),
+                                  command="astrobayes " + shlex.join(args.argv),
+                                  checkpoint=args.checkpoint, resume=args.resume)
     except (ConfigError, FileExistsError, FileNotFoundError) as err:
         return usage(str(err))
+    except KeyboardInterrupt as stop:
+        if args.checkpoint is None:
+            raise
+        from .estimators import TrainingInterrupted
+
+        where = (f" by {stop.signal_name} after epoch {stop.epoch} of {stop.epochs}"
+                 if isinstance(stop, TrainingInterrupted) else "")
+        print(f"astrobayes train {args.domain}: interrupted{where}; checkpoints kept in {args.checkpoint}; "
+              "rerun the same command with --resume to continue", file=sys.stderr)
+        return 130
     print(f"Wrote the {args.domain} model to {args.output} in {report['seconds']:.1f} s "
           f"({report['n_train']} training examples)")
     for key, value in report["metrics"].items():
@@ -321,10 +442,17 @@ def _demo(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the command's error convention: one line on stderr, exit status 2 (no usage block)."""
+
+    def error(self, message: str):
+        one_line = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: {one_line} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrobayes`` command."""
-    parser = argparse.ArgumentParser(
-        prog="astrobayes", description="Neural estimators and Bayesian inference for astronomy.")
+    parser = _Parser(prog="astrobayes", description="Neural estimators and Bayesian inference for astronomy.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -422,6 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                          help="where to train (default: auto = CUDA when present)")
         sub.add_argument("--overwrite", action="store_true", help="replace an existing model at --output")
+        sub.add_argument("--checkpoint", metavar="DIR",
+                         help="save the training state in this folder every epoch and on Ctrl-C / SIGTERM "
+                              "(which then stop at the end of the epoch)")
+        sub.add_argument("--resume", action="store_true",
+                         help="continue the interrupted run whose checkpoints are in --checkpoint DIR (same "
+                              "configuration, seed and device: the same model, bit for bit on the CPU)")
         sub.add_argument("--print-config", action="store_true", help="write the default configuration and exit")
         sub.set_defaults(handler=_train)
     return parser
@@ -430,13 +564,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``astrobayes`` command line; return the exit status.
 
+    An interrupt (Ctrl-C, or SIGTERM where the command turns it into one)
+    at any point, start-up included, prints one line and returns 130.
+
     Examples
     --------
     >>> main(["info"])  # doctest: +SKIP
     0
     """
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(argv)
+    except KeyboardInterrupt as stop:
+        command = f"astrobayes {argv[0]}" if argv and not argv[0].startswith("-") else "astrobayes"
+        said = " ".join(str(stop).split())  # e.g. where the checkpoints of an interrupted training run are
+        if not said.lower().startswith("interrupted"):
+            said = "interrupted" + (f" ({said})" if said else "")
+        print(f"{command}: {said}", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str]) -> int:
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse exits on --help and on usage errors
@@ -450,9 +599,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"astrobayes {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"astrobayes {args.command}: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

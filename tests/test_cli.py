@@ -151,3 +151,20 @@ def test_quick_demo_classifies_the_shipped_supernovae(quick_demo):
     for name in ("roc_reliability.png", "lightcurves.png"):
         assert (folder / name).stat().st_size > 10_000, name
     assert (folder / "model" / "classifier.json").exists()
+
+
+@pytest.mark.parametrize("argv", [["apply", "m", "c", "o", "--draws", "abc"], ["train", "stars", "--seed", "x"],
+                                  ["frobnicate"], ["apply", "m"], ["train", "nowhere"]])
+def test_usage_errors_are_one_line(argv, capsys):
+    # argparse printed its usage block and the error on two or more lines
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("astrobayes") and "--help" in err
+
+
+@pytest.mark.parametrize("path", ["", ".", "/", "a\nb"])
+def test_inspect_paths_that_name_no_model_exit_2_on_one_line(path, capsys):
+    # found by tests/fuzz/test_fuzz_cli_options.py: "" was a ValueError (exit 1), a newline split the message
+    assert main(["inspect", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("astrobayes inspect:")

@@ -159,3 +159,205 @@ def test_python_dash_m_help():
     done = subprocess.run([sys.executable, "-m", "astrobayes", "apply", "--help"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and "posterior mean" in done.stdout
+
+
+# ------------------------------------------------------------------ never write over an input
+def _refused_before_work(argv, capsys, *names):
+    """exit 2, one line on stderr naming every one of ``names``."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "refusing to write over an input" in err, err
+    for name in names:
+        assert name in err, (name, err)
+    return err
+
+
+def test_output_that_is_the_input_catalogue_is_refused(npe_path, catalog_path, tmp_path, monkeypatch, capsys):
+    import os
+
+    original = catalog_path.read_bytes()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "linked.ecsv").symlink_to(catalog_path)
+    (tmp_path / "alias").symlink_to(tmp_path, target_is_directory=True)
+    os.link(catalog_path, tmp_path / "twin.ecsv")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    run = ["apply", str(npe_path), "stars.ecsv"]
+    for output in ("stars.ecsv", "./sub/../stars.ecsv", str(catalog_path), "linked.ecsv", "alias/stars.ecsv",
+                   "twin.ecsv", "~/stars.ecsv"):
+        for overwrite in ([], ["--overwrite"]):
+            _refused_before_work(run + [output, "--columns", "m_obs,colour"] + overwrite, capsys,
+                                 "the input catalogue", "'stars.ecsv'")
+    # the catalogue named through a symlinked folder and ~, the output plainly
+    _refused_before_work(["apply", str(npe_path), "~/alias/stars.ecsv", "stars.ecsv", "--overwrite"], capsys)
+    assert catalog_path.read_bytes() == original and _leftovers(tmp_path) == []
+
+
+def test_output_that_is_a_model_file_is_refused(npe_path, catalog_path, tmp_path, capsys):
+    files = {p: p.read_bytes() for p in npe_path.parent.iterdir()}
+    assert {p.name for p in files} >= {"npe.json", "npe.safetensors", "npe.prior.json"}
+    for target in files:
+        _refused_before_work(["apply", str(npe_path), str(catalog_path), str(target), "--format", "ecsv",
+                              "--overwrite", "--columns", "m_obs,colour"], capsys, "the model file", str(target))
+    assert {p: p.read_bytes() for p in npe_path.parent.iterdir()} == files
+
+
+def test_domain_models_never_write_over_their_catalogues(tmp_path, capsys):
+    # refused before the model is read: marker files make these a cluster model and a supernova classifier
+    for suffix in (".json", ".safetensors", ".cluster_mass.json"):
+        (tmp_path / f"clusters{suffix}").write_text("{}")
+    (tmp_path / "sn").mkdir()
+    (tmp_path / "sn" / "classifier.json").write_text("{}")
+    for name in ("members.ecsv", "lcs.ecsv", "lcs_meta.ecsv"):
+        (tmp_path / name).write_text(f"# {name}\n")
+    for model, catalog, output, said in (
+            ("clusters", "members.ecsv", "members.ecsv", "the input catalogue"),
+            ("clusters", "members.ecsv", "clusters.cluster_mass.json", "the model file"),
+            ("sn", "lcs.ecsv", "lcs_meta.ecsv", "the input catalogue"),  # the lightcurve file's partner
+            ("sn", "lcs.ecsv", "sn/classifier.json", "in the model folder")):
+        _refused_before_work(["apply", str(tmp_path / model), str(tmp_path / catalog), str(tmp_path / output),
+                              "--overwrite", "--format", "ecsv"], capsys, said)
+    assert (tmp_path / "lcs_meta.ecsv").read_text() == "# lcs_meta.ecsv\n"
+    assert (tmp_path / "sn" / "classifier.json").read_text() == "{}"
+
+
+# ------------------------------------------------------------------ options naming columns
+@pytest.mark.parametrize("options, said", [
+    (["--columns", "M_OBS,colour"], "no column 'M_OBS', named by --columns (did you mean 'm_obs'?)"),
+    (["--columns", "m_obs,m_obs"], "--columns names 'm_obs' more than once"),
+    (["--columns", ",,"], "--columns ',,' names nothing"),
+    (["--columns", "m_obs,colour", "--id-columns", "sourceid"],
+     "no column 'sourceid', named by --id-columns (did you mean 'source_id'?)"),
+    (["--columns", "m_obs,colour", "--id-columns", " "], "--id-columns ' ' names nothing"),
+    # --keep-columns used to make --id-columns (even a column that does not exist) silently ignored
+    (["--columns", "m_obs,colour", "--id-columns", "nope", "--keep-columns"], "give one of them"),
+    # a wrong count of --names used to be blamed on the model file
+    (["--columns", "m_obs,colour", "--names", "a,b"], "--names: names must list 1 output name"),
+    (["--columns", "m_obs,colour", "--names", "mu"], None),
+])
+def test_options_naming_columns(npe_path, catalog_path, tmp_path, options, said, capsys):
+    output = tmp_path / "out.ecsv"
+    status = main(["apply", str(npe_path), str(catalog_path), str(output), "--draws", "8"] + options)
+    err = capsys.readouterr().err.strip()
+    if said is None:
+        assert status == 0 and "mu_mean" in Table.read(output).colnames
+        return
+    assert status == 2 and said in err and len(err.splitlines()) == 1, err
+    assert not output.exists()
+
+
+# ------------------------------------------------------------------ hostile inputs: one line, exit 2, no output
+def test_hostile_inputs_get_one_line(npe_path, catalog_path, tmp_path, monkeypatch, capsys):
+    import os
+
+    (tmp_path / "empty.ecsv").write_text("")
+    Table({"m_obs": np.zeros(0), "colour": np.zeros(0)}).write(tmp_path / "zero.ecsv")
+    Table({"m_öbs": [0.1], "cölour": [0.2]}).write(tmp_path / "unicode.ecsv")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder.json").mkdir()  # a model path that is a folder
+    good = [str(npe_path), str(catalog_path)]
+    cases = [
+        (["apply", str(npe_path), str(tmp_path / "empty.ecsv"), "o.ecsv"], "is an empty file (0 bytes)"),
+        (["apply", str(npe_path), str(tmp_path / "zero.ecsv"), "o.ecsv"], "has no rows"),
+        (["apply", *good, str(tmp_path / "folder"), "--overwrite"], "is a folder; name a file in it"),
+        (["apply", *good, str(tmp_path / "no" / "o.ecsv")], "the output folder"),
+        (["apply", str(npe_path), str(tmp_path / "unicode.ecsv"), "o.ecsv", "--columns", "m_obs,cölour"],
+         "no column 'm_obs', named by --columns (did you mean 'm_öbs'?)"),
+        (["apply", str(tmp_path / "folder"), str(catalog_path), "o.ecsv"], "cannot use"),
+        (["apply", str(tmp_path / "folder.json"), str(catalog_path), "o.ecsv"], "cannot use"),
+        (["apply", "", str(catalog_path), "o.ecsv"], "the model path is empty"),
+        (["apply", *good, ""], "the output path is empty"),
+    ]
+    monkeypatch.chdir(tmp_path)
+    for argv, said in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert said in err and len(err.splitlines()) == 1, (argv, err)
+    assert not (tmp_path / "o.ecsv").exists() and _leftovers(tmp_path) == []
+    # a folder it may not write in (checked with os.access: this may run as root, who may write anywhere)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(tmp_path / "folder") else
+                        real_access(path, mode))
+    assert main(["apply", *good, str(tmp_path / "folder" / "o.ecsv")]) == 2
+    assert "is not writable" in capsys.readouterr().err
+    # unicode column names that exist work
+    assert main(["apply", str(npe_path), str(tmp_path / "unicode.ecsv"), "u.ecsv", "--columns", "m_öbs,cölour",
+                 "--draws", "8", "--keep-columns"]) == 0
+    assert Table.read(tmp_path / "u.ecsv").colnames[:2] == ["m_öbs", "cölour"]
+
+
+# ------------------------------------------------------------------ interrupts
+def test_an_interrupt_anywhere_is_one_line_and_status_130(npe_path, catalog_path, tmp_path, monkeypatch, capsys):
+    import astrobayes.catalog
+    import astrobayes.cli
+
+    class Stopped(KeyboardInterrupt):
+        pass
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    argv = ["apply", str(npe_path), str(catalog_path), str(tmp_path / "out.ecsv"), "--columns", "m_obs,colour"]
+    monkeypatch.setattr(astrobayes.catalog, "load_catalog_model", interrupt)  # while reading the model
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == "astrobayes apply: interrupted"
+    monkeypatch.setattr(astrobayes.cli, "build_parser", interrupt)  # before the arguments are even parsed
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == "astrobayes apply: interrupted"
+
+    def stop(*args, **kwargs):
+        raise Stopped("interrupted after epoch 3 of 9; checkpoints kept in ck/\n")
+
+    monkeypatch.setattr(astrobayes.cli, "build_parser", stop)  # a message of its own is what is printed
+    assert main(["train", "stars"]) == 130
+    assert capsys.readouterr().err.strip() == "astrobayes train: interrupted after epoch 3 of 9; checkpoints kept in ck/"
+    assert not (tmp_path / "out.ecsv").exists() and _leftovers(tmp_path) == []
+
+
+def test_start_up_does_not_import_torch():
+    # so that an interrupt while the command starts lands inside main(), which turns it into one line
+    import subprocess
+    import sys
+
+    code = "import sys, astrobayes.cli; astrobayes.cli.build_parser(); print(sorted({'torch', 'astropy'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.parametrize("option, said", [
+    (["--draws", str(10**15)], "n_draws (--draws) = 1,000,000,000,000,000 would hold"),  # was numpy's MemoryError
+    (["--samples", str(10**15)], "n (--samples) = 1,000,000,000,000,000 would hold"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),  # was "batch_size must be ..."
+    (["--draws", "1"], "--draws must be at least 2"),
+    (["--quantiles", ""], "--quantiles '' names nothing"),  # was numpy's "need at least one array to stack"
+    (["--quantiles", "0.5,0.5"], "--quantiles names '0.5' more than once"),
+])
+def test_option_values_found_by_fuzzing(npe_path, catalog_path, tmp_path, option, said, capsys):
+    output = tmp_path / "out.ecsv"
+    assert main(["apply", str(npe_path), str(catalog_path), str(output), "--columns", "m_obs,colour"] + option) == 2
+    err = capsys.readouterr().err.strip()
+    assert said in err and len(err.splitlines()) == 1, err
+    assert not output.exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("output, names, said", [
+    ("out.fits", "\x08", "printable text in ASCII"),  # was a FITS header ValueError (exit 1) after the work
+    ("out.fits", "μ", "printable text in ASCII"),
+    ("out.ecsv", "a\tb", "printable text"),
+])
+def test_output_names_a_format_cannot_hold_exit_2_before_work(npe_path, catalog_path, tmp_path, output, names, said,
+                                                              capsys):
+    # found by tests/fuzz/test_fuzz_cli_options.py
+    assert main(["apply", str(npe_path), str(catalog_path), str(tmp_path / output), "--columns", "m_obs,colour",
+                 "--names", names]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "--names" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / output).exists()
+
+
+@pytest.mark.parametrize("model", [".", "/", ".."])
+def test_model_path_that_names_no_model_exits_2(model, catalog_path, tmp_path, capsys):
+    # found by tests/fuzz/test_fuzz_cli_options.py: "." was a ValueError from pathlib (exit 1)
+    assert main(["apply", model, str(catalog_path), str(tmp_path / "out.ecsv")]) == 2
+    err = capsys.readouterr().err
+    assert "names no model" in err and len(err.strip().splitlines()) == 1

@@ -273,3 +273,186 @@ def test_apply_runs_domain_models_on_their_catalogues(tmp_path, capsys):
                     + option) == 2
         assert f"{option[0]} does not apply to a clusters model" in capsys.readouterr().err
     assert not (tmp_path / "x.ecsv").exists()
+
+
+# ------------------------------------------------------------------ --checkpoint and --resume
+#: stars at tiny size, long enough (80 epochs, no early stopping) to be stopped part-way
+CHECKPOINTED = TINY["stars"] + ["train.epochs=80", "train.patience=none"]
+
+
+def _stars_argv(output, *extra):
+    argv = ["train", "stars", "--output", str(output)]
+    for item in CHECKPOINTED:
+        argv += ["--set", item]
+    return argv + list(extra)
+
+
+def test_sigterm_through_the_cli_then_resume_gives_the_same_model_bit_for_bit(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+    from safetensors.torch import load_file
+
+    checkpoints = tmp_path / "ck"
+    kill_at = int(np.random.default_rng(7).integers(3, 20))  # a random epoch, fixed by the seed
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))  # the same arithmetic as this process
+    child = subprocess.Popen([sys.executable, "-m", "astrobayes"] + _stars_argv(tmp_path / "m", "--checkpoint",
+                                                                                str(checkpoints)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        state = checkpoints / "fit01.json"  # replaced atomically: never read half-written
+        while time.monotonic() < deadline and child.poll() is None:
+            if state.exists() and json.loads(state.read_text())["epoch"] >= kill_at:
+                break
+            time.sleep(0.005)
+        os.kill(child.pid, signal.SIGTERM)
+        _, err = child.communicate(timeout=180)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    stopped = json.loads(state.read_text())["epoch"]
+    assert kill_at <= stopped < 80
+    assert err.strip().splitlines() == [
+        f"astrobayes train stars: interrupted by SIGTERM after epoch {stopped} of 80; checkpoints kept in "
+        f"{checkpoints}; rerun the same command with --resume to continue"]
+    assert _entries(tmp_path) == ["ck"]  # no model, no partial model
+    assert main(_stars_argv(tmp_path / "m", "--checkpoint", str(checkpoints), "--resume")) == 0
+    assert main(_stars_argv(tmp_path / "reference")) == 0  # uninterrupted, no checkpoints
+    resumed, reference = load_file(tmp_path / "m.safetensors"), load_file(tmp_path / "reference.safetensors")
+    assert resumed.keys() == reference.keys() and all(torch.equal(resumed[k], reference[k]) for k in reference)
+    reports = [json.loads((tmp_path / f"{name}.train.json").read_text()) for name in ("m", "reference")]
+    assert reports[0]["metrics"] == reports[1]["metrics"] and reports[0]["training"]["epochs"] == 80
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["fit01.e00080.safetensors", "fit01.json"]
+
+
+def test_checkpoint_options_are_checked_before_any_work(tmp_path, capsys):
+    (tmp_path / "stars.toml").write_text("[train]\nepochs = 2\n")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "fit01.json").write_text("{}")
+    cases = [(["--resume"], "--resume needs --checkpoint DIR"),
+             (["--checkpoint", str(tmp_path)], f"is the model's folder {tmp_path}; give the checkpoints a folder"),
+             (["--checkpoint", str(tmp_path / "m.json")], "is the model file"),
+             (["--config", str(tmp_path / "stars.toml"), "--checkpoint", str(tmp_path / "stars.toml")],
+              "is the configuration"),
+             (["--checkpoint", str(tmp_path / "old")], "holds the checkpoints of an earlier run; pass --resume"),
+             (["--checkpoint", str(tmp_path / "none"), "--resume"], "checkpoint folder"),
+             # a name no file system takes (lone surrogates) was a raw UnicodeEncodeError
+             (["--checkpoint", str(tmp_path / "\uda3c\udd49")], "cannot be a folder name on this system"),
+             ]
+    for extra, message in cases:
+        assert main(_stars_argv(tmp_path / "m", *extra)) == 2
+        assert message in capsys.readouterr().err
+    assert _entries(tmp_path) == ["old", "stars.toml"]
+
+
+# ------------------------------------------------------------------ never write over an input
+def test_train_outputs_never_write_over_the_configuration_or_shipped_data(tmp_path, monkeypatch, capsys):
+    from astrobayes.recipes.run import SHIPPED_DATA, _check_not_inputs
+
+    config = tmp_path / "stars.toml"
+    config.write_text(default_config("stars"))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "sn").mkdir()
+    (tmp_path / "models" / "sn" / "sn.toml").write_text(default_config("supernovae"))
+    (tmp_path / "alias").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "m.json").symlink_to(config)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cases = [  # (domain, --config, --output, what the message says)
+        ("stars", "stars.toml", "stars.toml", "--output 'stars.toml' is the configuration 'stars.toml'"),
+        ("stars", "stars.toml", "./models/../stars.toml", "is the configuration"),
+        ("stars", "stars.toml", "alias/stars.toml", "is the configuration"),
+        ("stars", "~/stars.toml", "~/stars.toml", "is the configuration"),
+        ("stars", "stars.toml", "m", "--output's file 'm.json' is the configuration"),  # m.json links to it
+        ("supernovae", "models/sn/sn.toml", "models/sn", "is a folder that holds the configuration"),
+        ("stars", None, str(SHIPPED_DATA / "supernovae" / "spcc_des_subset.ecsv.gz"), "shipped data"),
+    ]
+    for domain, cfg, output, said in cases:
+        argv = ["train", domain, "--output", output, "--overwrite"] + (["--config", cfg] if cfg else [])
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert said in err and "refusing to write over an input" in err and len(err.splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert main(["train", "stars", "--output", "."]) == 2 and "does not name the model" in capsys.readouterr().err
+    _check_not_inputs(tmp_path / "stars", config)  # a model beside its configuration is fine
+
+
+# ---------------------------------------------------------------------- bounds on configurations (issue 20)
+@pytest.mark.parametrize("domain, setting, message", [
+    ("clusters", "train.hidden=[100000,100000,100000]", "[train] an MLP of layer widths 1 → (100000, 100000, 100000)"),
+    ("clusters", "train.n_components=1000000000", "parameters"),
+    ("supernovae", "train.hidden_size=1000000", "[train] RNNEmbedding("),
+    ("supernovae", "train.num_layers=1000000000000000000", "more than 5,000 weight tensors"),  # was a hang
+    ("galaxies", "train.hidden_features=100000000", "[train] the configured network needs more than"),
+    ("galaxies", "train.embedding_dim=1000000000", "[train] CNNEmbedding("),
+    ("stars", "train.hidden=[100000,100000]", "parameters (about 160 GB to train)"),
+])
+def test_absurd_network_sizes_exit_2_before_any_work(domain, setting, message, tmp_path, capsys):
+    import time
+
+    start = time.perf_counter()
+    assert main(["train", domain, "--output", str(tmp_path / "m"), "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert time.perf_counter() - start < 10  # refused by the checks, not after simulations or an allocation
+    assert _entries(tmp_path) == []
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[train]\nhidden = " + "[" * 2000 + "]" * 2000 + "\n", "nests arrays or tables too deeply"),  # RecursionError
+    # 40 arrays inside the [train] table inside the document: 42 levels
+    ("[train]\nhidden = " + "[" * 40 + "]" * 40 + "\n", "nests arrays or tables 42 levels deep; the limit is 32"),
+    ("[train]\nepochs = " + "9" * 5000 + "\n", "is not valid TOML: Exceeds the limit (4300 digits)"),  # a raw ValueError
+    (b"[train]\nepochs = 3\n\xff\n", "is not valid TOML: not UTF-8 text"),
+])
+def test_config_files_are_read_with_bounds(content, message, tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert main(["train", "stars", "--config", str(path), "--output", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_oversized_config_file_and_set_values_are_refused(tmp_path, capsys, monkeypatch):
+    from astrobayes.core import limits
+
+    path = tmp_path / "big.toml"
+    path.write_text("# padding\n" * 200)
+    monkeypatch.setattr(limits, "MAX_TOML_BYTES", 1000)
+    assert main(["train", "stars", "--config", str(path), "--output", str(tmp_path / "m")]) == 2
+    assert "above the 1,000-byte limit for a configuration" in capsys.readouterr().err
+    # --set: a 5000-digit number is text (then refused by type), deep nesting a one-line refusal
+    assert main(["train", "stars", "--output", str(tmp_path / "m"), "--set", "train.epochs=" + "9" * 5000]) == 2
+    assert "[train] epochs must be an integer, got '9999" in capsys.readouterr().err
+    assert main(["train", "stars", "--output", str(tmp_path / "m"), "--set",
+                 "train.hidden=" + "[" * 3000 + "]" * 3000]) == 2
+    assert "--set train.hidden: the value nests arrays or tables too deeply" in capsys.readouterr().err
+
+
+def test_train_refusals_naming_odd_paths_stay_on_one_line(tmp_path, capsys):
+    # found by tests/fuzz/test_fuzz_cli_options.py: a carriage return in --config split the message in two
+    assert main(["train", "stars", "--config", "0\r", "--output", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "does not exist" in err
+
+
+def test_integer_too_large_for_a_float_is_a_config_error(tmp_path, capsys):
+    # found by tests/fuzz/test_fuzz_config.py: math.isfinite(10**308) raised a raw OverflowError
+    assert main(["train", "stars", "--output", str(tmp_path / "m"), "--set",
+                 f"train.log_mass_range=[0, {'9' * 309}]"]) == 2
+    assert "[train] log_mass_range[1] must be a number" in capsys.readouterr().err
+
+
+def test_an_array_where_a_quantity_belongs_is_a_config_error(tmp_path, capsys):
+    # found by tests/fuzz/test_fuzz_config.py: astropy read "[1, 2] Mpc" as an array, float() of it a raw TypeError
+    assert main(["train", "clusters", "--output", str(tmp_path / "m"), "--set", 'simulate.aperture="[1, 2] Mpc"']) == 2
+    assert "[simulate] aperture must be a single quantity" in capsys.readouterr().err
+    assert main(["train", "supernovae", "--output", str(tmp_path / "m"), "--set", 'data.test_fraction="[1, 2]"']) == 2
+    assert "[data] test_fraction must be a single quantity" in capsys.readouterr().err

@@ -43,8 +43,8 @@ from astrobayes.stars.simulate import SIGMA_UNIT
 FAST = os.environ.get("ASTROBAYES_FAST", "0") not in ("", "0")
 OUTPUT = Path(os.environ.get("ASTROBAYES_TUTORIAL_OUTPUT", "tutorial-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
-N_STARS = 300 if FAST else 2000
-N_STEPS = 600 if FAST else 1500
+N_STARS = 200 if FAST else 2000
+N_STEPS = 300 if FAST else 1500
 SIGMA_SB = const.sigma_sb.to_value(SIGMA_UNIT)  # 5.670374419e-8 W m⁻² K⁻⁴ (CODATA 2018, exact)
 
 

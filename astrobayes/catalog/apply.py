@@ -44,6 +44,8 @@ def quantile_label(q: float) -> str:
 
 def _check_quantiles(quantiles) -> tuple[float, ...]:
     values = tuple(float(q) for q in np.atleast_1d(np.asarray(quantiles, dtype=float)))
+    if not values:
+        raise ValueError("quantiles is empty; give at least one, e.g. (0.16, 0.5, 0.84)")
     if not all(0.0 < q < 1.0 for q in values):
         raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles!r}")
     labels = [quantile_label(q) for q in values]
@@ -345,7 +347,9 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
     n_draws : int
         Draws per row for models summarised from draws (Posterior,
         ConditionalFlow, DeepEnsemble). The Monte Carlo error of a mean is
-        std / sqrt(n_draws). Regressor and MDN summaries are exact.
+        std / sqrt(n_draws). Regressor and MDN summaries are exact. Draws that
+        would not fit in memory (``batch_size`` rows at once) raise a ValueError
+        before any is made.
     quantiles : sequence of float
         Quantiles to report, each a column ``{param}_q{100 q}``.
     batch_size : int
@@ -395,6 +399,9 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     columns = _resolve_columns(wrapped, columns)
+    if wrapped.kind not in ("gaussian", "mixture", "classifier"):  # summarised from draws, batch_size rows at once
+        _check_draw_memory(min(int(batch_size), max(len(catalog), 1)), int(n_draws), len(wrapped.parameters),
+                           "n_draws (--draws)", copies=3)
     x = catalog_inputs(catalog, columns)
     keys = _row_keys(catalog, len(x))
     index = catalog.index if isinstance(catalog, pd.DataFrame) else pd.RangeIndex(len(x))
@@ -465,7 +472,9 @@ def posterior_draws(catalog, model, columns: Sequence[str] | None = None, *, n: 
         raise TypeError("posterior_draws needs a density model; a classifier's class probabilities are its summary")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    x = catalog_inputs(catalog, _resolve_columns(wrapped, columns))
+    columns = _resolve_columns(wrapped, columns)
+    _check_draw_memory(max(len(catalog), 1), int(n), len(wrapped.parameters), "n (--samples)", copies=1)  # the returned array
+    x = catalog_inputs(catalog, columns)
     keys = _row_keys(catalog, len(x))
     wrapped.estimator.to(device)
     # a stream apart from the summaries' (spawn key offset) so that the draws are not the summaries' first draws
@@ -476,6 +485,22 @@ def posterior_draws(catalog, model, columns: Sequence[str] | None = None, *, n: 
         rows = good[start:start + 4096]
         out[rows] = _row_draws(wrapped, x[rows], keys[rows], int(n), entropy)[0]
     return out
+
+
+def _check_draw_memory(rows: int, n: int, d: int, argument: str, copies: int) -> None:
+    """Refuse (ValueError) draws that could not fit in this machine's memory, before any is made.
+
+    ``rows`` × ``n`` × ``d`` float64 draws are held at once, ``copies`` times (sorting for quantiles copies them).
+    """
+    from ..core.limits import memory_bytes
+
+    needed = float(rows) * float(n) * float(d) * 8.0 * copies
+    available = memory_bytes() or 2**36  # unknown: assume 64 GiB
+    if needed > available:
+        raise ValueError(f"{argument} = {n:,} would hold {needed / 2**30:,.1f} GiB of draws at once ({rows:,} row(s) × "
+                         f"{n:,} draws × {d} parameter(s) as float64) on a machine with {available / 2**30:,.1f} GiB; "
+                         f"ask for fewer draws" + (", or fewer rows per batch (batch_size, --batch-size)"
+                                                   if argument.startswith("n_draws") and rows > 1 else ""))
 
 
 def _resolve_columns(wrapped: CatalogModel, columns) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DOMAIN_MODELS", "domain_model_kind", "apply_domain_model", "model_stem", "network_path"]
+__all__ = ["DOMAIN_MODELS", "domain_model_kind", "apply_domain_model", "model_stem", "network_path", "apply_inputs"]
 
 #: kind → what it reads and the function that runs it
 DOMAIN_MODELS = {
@@ -49,6 +49,32 @@ def model_stem(path) -> Path:
 def network_path(path, kind: str | None) -> Path:
     """Where the network's safetensors + JSON of the model at ``path`` are: inside a supernova folder, else there."""
     return Path(path) / "network" if kind == "supernovae" else model_stem(path)
+
+
+def apply_inputs(kind: str | None, model_path, catalog_path) -> tuple[list[Path], list[Path]]:
+    """Every file ``astrobayes apply`` reads: (catalogue files, model files), for :func:`~astrobayes.core.paths.check_not_input`.
+
+    A lightcurve file comes with its ``_meta`` file; a folder (of SNANA
+    files, or a supernova classifier) stands for everything in it; a model
+    with the ``.json`` / ``.safetensors`` pair and every ``PATH.*.json`` sidecar.
+
+    Examples
+    --------
+    >>> [p.name for p in apply_inputs("supernovae", "models/sn", "lcs.ecsv")[0]]
+    ['lcs.ecsv', 'lcs_meta.ecsv']
+    """
+    from .models import model_files
+
+    catalog_path, stem = Path(catalog_path), model_stem(model_path)
+    catalogs = [catalog_path]
+    if kind == "supernovae" and not catalog_path.is_dir():
+        from astrobayes.supernovae.io import _meta_path  # the one place that names a lightcurve file's partner
+
+        try:
+            catalogs.append(_meta_path(catalog_path))
+        except ValueError:  # not a lightcurve file name: reading it will say so
+            pass
+    return catalogs, [Path(model_path)] + model_files(stem)
 
 
 def apply_domain_model(kind: str, model_path, catalog_path, *, n_draws: int = 1000, seed: int = 0):

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.paths import SOURCES_KEY, check_not_input, read_sources, remember_sources
+
 __all__ = ["FORMATS", "catalog_format", "read_catalog", "write_catalog", "id_columns"]
 
 FORMATS = ("ecsv", "fits", "csv", "parquet")
@@ -47,14 +49,20 @@ def catalog_format(path, fmt: str | None = None) -> str:
 
 
 def read_catalog(path, fmt: str | None = None):
-    """An astropy Table (ECSV, FITS) or a pandas DataFrame (CSV, Parquet)."""
+    """An astropy Table (ECSV, FITS) or a pandas DataFrame (CSV, Parquet).
+
+    The table's ``meta`` (the DataFrame's ``attrs``) records the file, so
+    that :func:`write_catalog` refuses to write over it.
+    """
     fmt = catalog_format(path, fmt)
     if not Path(path).exists():
         raise FileNotFoundError(f"no catalogue at {str(path)!r}")
     if fmt in ("ecsv", "fits"):
         from astropy.table import Table
 
-        return Table.read(path, format="ascii.ecsv" if fmt == "ecsv" else "fits")
+        table = Table.read(path, format="ascii.ecsv" if fmt == "ecsv" else "fits")
+        remember_sources(table.meta, [path])
+        return table
     if fmt == "csv":
         with open(path) as handle:  # skip only the leading '# ...' lines (the provenance), never a '#' in a value
             header = 0
@@ -62,8 +70,11 @@ def read_catalog(path, fmt: str | None = None):
                 if not line.startswith("#"):
                     break
                 header += 1
-        return pd.read_csv(path, skiprows=header)
-    return pd.read_parquet(path)
+        frame = pd.read_csv(path, skiprows=header)
+    else:
+        frame = pd.read_parquet(path)
+    remember_sources(frame.attrs, [path])
+    return frame
 
 
 def id_columns(names) -> list[str]:
@@ -99,9 +110,18 @@ def write_catalog(path, summaries: pd.DataFrame, passed, fmt: str, provenance: d
         Unit string per summary column ("" or absent: none).
     samples : dict, optional
         ``{column name: (m, K) array}`` of per-object draws (not for CSV).
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is the file ``passed`` was read from by :func:`read_catalog`
+        (see :func:`~astrobayes.core.paths.check_not_input`), before anything is written.
     """
     from astropy.table import Table
 
+    if passed is not None:
+        check_not_input(path, read_sources(passed.meta if isinstance(passed, Table) else passed.attrs),
+                        argument="path", what="catalogue the passed columns were read from")
     path = Path(path)
     samples = samples or {}
     if samples and fmt == "csv":
@@ -118,6 +138,7 @@ def write_catalog(path, summaries: pd.DataFrame, passed, fmt: str, provenance: d
             else:
                 table = Table.from_pandas(passed.reset_index(drop=True))
             table.meta = {} if passed is None or not isinstance(passed, Table) else dict(passed.meta)
+            table.meta.pop(SOURCES_KEY, None)
             for name in summaries.columns:
                 table[name] = summaries[name].to_numpy()
                 if units.get(name):
@@ -143,6 +164,7 @@ def write_catalog(path, summaries: pd.DataFrame, passed, fmt: str, provenance: d
                              **units}
                     passed = passed.to_pandas()
                 frame = pd.concat([passed.reset_index(drop=True), frame], axis=1)
+            frame.attrs = {}  # read_catalog's record of its source is not the output's
             for name, values in samples.items():
                 frame[name] = list(values)
             record = dict(provenance, units={k: v for k, v in units.items() if v})

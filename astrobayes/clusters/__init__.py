@@ -15,8 +15,9 @@ No cluster catalog ships with astrobayes (the project's data folder holds
 none): networks are trained and tested on :func:`simulate_clusters`, and a
 real member catalog is read with :func:`read_member_catalog`.
 """
-from .features import (DEFAULT_MIN_MEMBERS, FEATURE_NAMES, MAX_CLUSTER_VELOCITY, cluster_features, feature_matrix,
-                       gapper_dispersion, match_clusters, member_sets, phase_space_images)
+from .features import (DEFAULT_MIN_MEMBERS, FEATURE_NAMES, MAX_CLUSTER_RADIUS, MAX_CLUSTER_VELOCITY,
+                       MIN_CLUSTER_VELOCITY, cluster_features, feature_matrix, gapper_dispersion, match_clusters,
+                       member_sets, phase_space_images)
 from .halos import (DEFAULT_LOG_MASS_RANGE, MassFunction, RichnessMassRelation, concentration_duffy08, r200c,
                     velocity_dispersion_evrard08)
 from .io import MEMBER_COLUMNS, check_unique_galaxies, projected_radius, read_member_catalog, velocity_from_redshift, write_member_catalog
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_APERTURE", "DEFAULT_LOG_MASS_RANGE", "DEFAULT_MIN_MEMBERS", "DEFAULT_V_CUT", "FEATURE_NAMES",
     "MEMBER_COLUMNS", "check_unique_galaxies", "MassFunction", "RichnessMassRelation", "cluster_features", "concentration_duffy08",
     "feature_matrix", "match_clusters", "MAX_CLUSTER_VELOCITY", "gapper_dispersion", "member_sets", "phase_space_images", "projected_radius", "r200c",
+    "MAX_CLUSTER_RADIUS", "MIN_CLUSTER_VELOCITY",
     "read_member_catalog", "sample_nfw_radii", "simulate_clusters", "velocity_dispersion_evrard08",
     "velocity_from_redshift", "write_member_catalog",
 ]

@@ -17,6 +17,9 @@ catalog of 10⁵ clusters takes seconds.
 
 Clusters with fewer than ``min_members`` galaxies are kept: their statistics are
 NaN and their ``flags`` say ``too_few_members``; a warning gives the count.
+Clusters whose members all (or, for the robust dispersions, most) share one
+velocity — a dispersion of zero, which no real cluster has — are flagged
+``no_velocity_spread``, with a warning naming them.
 """
 from __future__ import annotations
 
@@ -34,8 +37,9 @@ from astrobayes.clusters.simulate import DEFAULT_APERTURE, DEFAULT_V_CUT
 from astrobayes.core.tables import native_array
 from astrobayes.core.validation import Masked
 
-__all__ = ["DEFAULT_MIN_MEMBERS", "FEATURE_NAMES", "MAX_CLUSTER_VELOCITY", "cluster_features", "feature_matrix",
-           "gapper_dispersion", "match_clusters", "member_sets", "phase_space_images"]
+__all__ = ["DEFAULT_MIN_MEMBERS", "FEATURE_NAMES", "MAX_CLUSTER_RADIUS", "MAX_CLUSTER_VELOCITY", "MIN_CLUSTER_VELOCITY",
+           "cluster_features", "feature_matrix", "gapper_dispersion", "match_clusters", "member_sets",
+           "phase_space_images"]
 
 #: fewer members than this and a cluster's statistics are NaN and flagged
 DEFAULT_MIN_MEMBERS = 3
@@ -46,6 +50,10 @@ FEATURE_NAMES = ("log_n_members", "log_sigma_gapper", "log_sigma_biweight", "log
 
 #: |v_los| above this (km/s) cannot be a velocity in a cluster's frame: a unit or frame mistake
 MAX_CLUSTER_VELOCITY = 10000.0
+#: every |v_los| below this (km/s) in a catalogue whose velocities differ: redshifts labelled as velocities
+MIN_CLUSTER_VELOCITY = 1.0
+#: R_proj above this (Mpc) is no cluster member's projected radius: a unit mistake (kpc labelled Mpc)
+MAX_CLUSTER_RADIUS = 100.0
 
 _CHUNK = 20000  # clusters per padded block
 
@@ -82,6 +90,14 @@ def _members(members) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError(f"column 'v_los' reaches |v| = {np.abs(velocity).max():.3g} km/s; velocities in the cluster "
                          f"frame are below {MAX_CLUSTER_VELOCITY:g} km/s. Are they in m/s labelled km/s, or "
                          "recession velocities not relative to the cluster (see velocity_from_redshift)?")
+    if radius.max() > MAX_CLUSTER_RADIUS:
+        raise ValueError(f"column 'R_proj' reaches {radius.max():.3g} Mpc; members lie within {MAX_CLUSTER_RADIUS:g} "
+                         "Mpc of their cluster's centre. Are the radii in kpc labelled Mpc, or comoving distances "
+                         "rather than projected radii (see projected_radius)?")
+    if np.ptp(velocity) > 0 and np.abs(velocity).max() < MIN_CLUSTER_VELOCITY:
+        raise ValueError(f"column 'v_los' spans only ±{np.abs(velocity).max():.3g} km/s, far below any cluster's "
+                         f"velocity dispersion (hundreds of km/s). Are these redshifts labelled km/s? Convert them "
+                         "with velocity_from_redshift(z, cluster_redshift) and read the result as v_los")
     if "galaxy_id" in members.colnames:  # read_member_catalog checks this only when told which column holds ids
         check_unique_galaxies(cluster_ids, members["galaxy_id"])
     return np.asarray(ids), codes, radius, velocity
@@ -169,8 +185,9 @@ def cluster_features(members: QTable, *, min_members: int = DEFAULT_MIN_MEMBERS,
         ``cluster_id``, ``n_members``, ``v_center`` (biweight location) and
         ``sigma_gapper``, ``sigma_biweight``, ``sigma_clipped`` (standard
         deviation after iterative 3σ clipping, the classic interloper cut) [km/s], ``R_mean``, ``R_median``,
-        ``R_std`` [Mpc], ``high_velocity_fraction``, ``flags`` ("" or
-        "too_few_members"), sorted by ``cluster_id``.
+        ``R_std`` [Mpc], ``high_velocity_fraction``, ``flags`` ("",
+        "too_few_members", or "no_velocity_spread" for a cluster whose members
+        all or mostly share one velocity: a warning names those), sorted by ``cluster_id``.
 
     Examples
     --------
@@ -216,13 +233,24 @@ def cluster_features(members: QTable, *, min_members: int = DEFAULT_MIN_MEMBERS,
         warnings.warn(f"{few.sum()} of {n} cluster(s) have fewer than {min_members} members (cluster_id "
                       f"{', '.join(map(str, ids[few][:10]))}{', ...' if few.sum() > 10 else ''}); their statistics "
                       "are NaN and flagged 'too_few_members'", UserWarning, stacklevel=2)
+    # all (gapper) or most (biweight, clipped) members at one velocity: a dispersion of 0, whose log is no input
+    with np.errstate(invalid="ignore"):
+        spread = ((out["sigma_gapper"] > 0) & (out["sigma_biweight"] > 0) & (out["sigma_clipped"] > 0))
+    flat = ~few & ~spread
+    if flat.any():
+        named = f"{', '.join(map(str, ids[flat][:10]))}{', ...' if flat.sum() > 10 else ''}"
+        warnings.warn(f"{flat.sum()} of {n} cluster(s) have no velocity spread: all or most of their members share "
+                      f"one v_los (cluster_id {named}). "
+                      "They are flagged 'no_velocity_spread' and get no mass; check the catalogue's velocities "
+                      "(rounded to the same value, or the cluster's own redshift given to every member?)",
+                      UserWarning, stacklevel=2)
     table = QTable({"cluster_id": ids, "n_members": counts_all})
     kms, mpc = u.km / u.s, u.Mpc
     for name, unit in (("v_center", kms), ("sigma_gapper", kms), ("sigma_biweight", kms), ("sigma_clipped", kms),
                        ("R_mean", mpc),
                        ("R_median", mpc), ("R_std", mpc), ("high_velocity_fraction", None)):
         table[name] = out[name] * unit if unit is not None else out[name]
-    table["flags"] = np.where(few, "too_few_members", "")
+    table["flags"] = np.where(few, "too_few_members", np.where(flat, "no_velocity_spread", ""))
     table.meta["min_members"] = int(min_members)
     return table
 

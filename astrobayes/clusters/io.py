@@ -39,8 +39,8 @@ from astropy.table import QTable
 from astrobayes.core.tables import check_columns, column_values, native_array, read_table, resolve_unit, write_table
 from astrobayes.core.validation import describe_rows
 
-__all__ = ["MEMBER_COLUMNS", "check_unique_galaxies", "projected_radius", "read_member_catalog", "velocity_from_redshift",
-           "write_member_catalog"]
+__all__ = ["MAX_REDSHIFT", "MEMBER_COLUMNS", "check_unique_galaxies", "projected_radius", "read_member_catalog",
+           "velocity_from_redshift", "write_member_catalog"]
 
 #: standard column → (unit, what it is)
 MEMBER_COLUMNS = {
@@ -51,22 +51,51 @@ MEMBER_COLUMNS = {
 
 _PROVENANCE = ("catalog_source", "catalog_columns", "dropped_rows")
 
+#: a redshift above this is taken for a velocity cz (km/s) given as a redshift
+MAX_REDSHIFT = 20.0
+
 
 def velocity_from_redshift(redshift, cluster_redshift) -> u.Quantity:
     """Line-of-sight velocity in the cluster frame, v = c (z − z_c) / (1 + z_c), in km/s.
+
+    Parameters
+    ----------
+    redshift, cluster_redshift : float or array
+        Galaxy and cluster redshifts (plain numbers). A value above
+        :data:`MAX_REDSHIFT` (a velocity cz in km/s given as a redshift) or a
+        Quantity with a velocity unit is refused with a message saying so.
 
     Examples
     --------
     >>> velocity_from_redshift([0.1010, 0.0990], 0.1)
     <Quantity [ 272.538..., -272.538...] km / s>
     """
-    z = np.asarray(redshift, dtype=float)
-    z_c = np.asarray(cluster_redshift, dtype=float)
-    if not (np.isfinite(z).all() and np.isfinite(z_c).all()):
-        raise ValueError("redshift and cluster_redshift must be finite")
+    z, z_c = _redshifts(redshift, "redshift"), _redshifts(cluster_redshift, "cluster_redshift")
     if (z_c <= -1).any():
         raise ValueError("cluster_redshift must be > -1")
-    return (const.c * (z - z_c) / (1 + z_c)).to(u.km / u.s)
+    try:
+        return (const.c * (z - z_c) / (1 + z_c)).to(u.km / u.s)
+    except ValueError as err:  # numpy: shapes that do not broadcast
+        raise ValueError(f"redshift (shape {z.shape}) and cluster_redshift (shape {z_c.shape}) must be one value "
+                         f"each or arrays of one shape ({err})") from None
+
+
+def _redshifts(values, argument: str) -> np.ndarray:
+    """Redshifts as floats; a velocity, text, NaN or a value beyond any galaxy's is an error naming ``argument``."""
+    unit = getattr(values, "unit", None)
+    if unit is not None and u.Unit(unit).physical_type not in ("dimensionless", "redshift"):
+        raise ValueError(f"{argument} has unit {unit}, so it is not a redshift; velocities relative to the cluster "
+                         "go straight into the v_los column (read_member_catalog)")
+    try:
+        z = np.asarray(getattr(values, "value", values), dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{argument} must be numbers (redshifts), got {values!r:.80}") from None
+    if not np.isfinite(z).all():
+        raise ValueError(f"{argument} must be finite, got {int((~np.isfinite(z)).sum())} NaN or inf value(s)")
+    if z.size and z.max() > MAX_REDSHIFT:
+        raise ValueError(f"{argument} reaches {z.max():.6g}, beyond any galaxy's redshift: if these are recession "
+                         "velocities cz in km/s, divide them by c = 299792.458 km/s (or use them as velocities)")
+    return z
 
 
 def projected_radius(ra, dec, cluster_ra, cluster_dec, cluster_redshift, cosmology=None) -> u.Quantity:
@@ -75,7 +104,9 @@ def projected_radius(ra, dec, cluster_ra, cluster_dec, cluster_redshift, cosmolo
     Parameters
     ----------
     ra, dec, cluster_ra, cluster_dec : Quantity (angles) or float (degrees)
+        Declinations within ±90 deg.
     cluster_redshift : float or array
+        Positive (at z ≤ 0 the angular-diameter distance is zero or negative).
     cosmology : astropy.cosmology.Cosmology, optional
         Default: ``astropy.cosmology.Planck18``.
 
@@ -86,10 +117,27 @@ def projected_radius(ra, dec, cluster_ra, cluster_dec, cluster_redshift, cosmolo
     """
     if cosmology is None:
         from astropy.cosmology import Planck18 as cosmology
-    separation = SkyCoord(u.Quantity(ra, u.deg), u.Quantity(dec, u.deg)).separation(
-        SkyCoord(u.Quantity(cluster_ra, u.deg), u.Quantity(cluster_dec, u.deg)))
-    distance = cosmology.angular_diameter_distance(np.asarray(cluster_redshift, dtype=float))
-    return (separation.to_value(u.rad) * distance).to(u.Mpc)
+    angles = {}
+    for argument, value, limit in (("ra", ra, None), ("dec", dec, 90.0), ("cluster_ra", cluster_ra, None),
+                                   ("cluster_dec", cluster_dec, 90.0)):
+        try:
+            angle = u.Quantity(value, u.deg)
+        except (u.UnitsError, TypeError, ValueError):
+            raise ValueError(f"{argument} must be an angle (a Quantity in deg, rad, ... or numbers in degrees), got "
+                             f"{value!r:.80}") from None
+        if not np.isfinite(angle.value).all() or (limit is not None and (np.abs(angle.to_value(u.deg)) > limit).any()):
+            raise ValueError(f"{argument} must be finite" + (" and within ±90 deg (a declination)" if limit else ""))
+        angles[argument] = angle
+    z_c = _redshifts(cluster_redshift, "cluster_redshift")
+    if (z_c <= 0).any():  # D_A(z ≤ 0) is zero or negative: no projected distance
+        raise ValueError(f"cluster_redshift must be > 0 for a projected radius, got {z_c.min():g}")
+    try:
+        separation = SkyCoord(angles["ra"], angles["dec"]).separation(
+            SkyCoord(angles["cluster_ra"], angles["cluster_dec"]))
+        return (separation.to_value(u.rad) * cosmology.angular_diameter_distance(z_c)).to(u.Mpc)
+    except ValueError as err:  # shapes that do not broadcast
+        raise ValueError(f"ra, dec, cluster_ra, cluster_dec and cluster_redshift must be single values or arrays "
+                         f"of one shape ({err})") from None
 
 
 def read_member_catalog(source, *, cluster_id: str = "cluster_id", radius: str = "R_proj",

@@ -201,14 +201,6 @@ class ClusterMassModel:
                                        "feature_range": self.feature_range, "settings": self.settings})
 
 
-def __take_rows(x, rows: np.ndarray):
-    """Rows of network inputs: an array, or a ``Masked`` set."""
-    if isinstance(x, Masked):
-        index = torch.as_tensor(rows)
-        return Masked(x.values[index], x.mask[index])
-    return x[rows]
-
-
 def _take_rows(x, rows: np.ndarray):
     """Rows of network inputs: an array, or a ``Masked`` set."""
     if isinstance(x, Masked):
@@ -318,6 +310,11 @@ def train_mass_model(members: QTable, truth: QTable, *, estimator: str = "mdn", 
     features, x, usable = model.prepare(members)
     log_mass = match_clusters(features, truth, "log_mass")
     usable &= np.isfinite(log_mass)
+    if usable.sum() < 2:
+        raise ValueError(f"only {int(usable.sum())} of {len(features)} training cluster(s) have at least "
+                         f"{settings['min_members']} members with a velocity spread and a log_mass in truth; a mass "
+                         "network needs many (simulate more clusters, or check that truth's cluster_id values match "
+                         "the members')")
     matrix = feature_matrix(features)[usable]
     model.feature_range = [(float(lo), float(hi)) for lo, hi in zip(matrix.min(0), matrix.max(0))]
     model.settings["n_train"] = int(usable.sum())

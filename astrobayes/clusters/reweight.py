@@ -179,7 +179,8 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
         ``cluster_id``, ``n_members``, ``sigma_gapper`` [km/s],
         ``log_mass_p16``, ``log_mass_median``, ``log_mass_p84`` (log₁₀ M200c/M_sun,
         named after ``percentiles``), ``mass_median`` [M_sun], and ``flags``:
-        comma-separated ``too_few_members`` (no estimate), ``outside_training``
+        comma-separated ``too_few_members`` or ``no_velocity_spread`` (no
+        estimate; see :func:`~astrobayes.clusters.features.cluster_features`), ``outside_training``
         (features beyond the training set: extrapolation), ``prior_edge`` (more
         than 16 % of the posterior within 0.1 dex of an end of the mass range),
         ``sparse_training`` (fewer than 20 training clusters within ±0.05 dex of
@@ -207,7 +208,7 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
     features, usable, log_post = model.posteriors(members, grid)
     n = len(features)
     quantiles = np.full((n, 3), np.nan)
-    flags = [[] if ok else ["too_few_members"] for ok in usable]
+    flags = [[] if ok else [str(flag)] for ok, flag in zip(usable, features["flags"])]  # why there is no estimate
     rows = np.flatnonzero(usable)
     if rows.size:
         if chosen != model.training_prior:

@@ -13,6 +13,7 @@ arbitrary code, a safetensors file cannot. A model saved as ``model`` becomes
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -21,17 +22,41 @@ from typing import Callable
 
 import torch
 
+from . import limits
+from .limits import check_parameter_count, nesting_depth, network_size_guard, short_repr
+
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "ModelFileError", "register_estimator", "register_module", "estimator_class",
-    "json_safe",
+    "json_safe", "read_json",
     "module_from_config", "model_paths", "write_model", "read_model", "load",
 ]
 
 FORMAT = "astrobayes-model"
 FORMAT_VERSION = 1
 
-_ESTIMATORS: dict[str, type] = {}
-_MODULES: dict[str, type] = {}
+class _Registry(dict):
+    """Classes by name. The estimators register themselves when :mod:`astrobayes.estimators` is imported, which a
+    lookup makes sure of: core never imports them at module level (they import core), and ``import astrobayes``
+    imports them only on first use."""
+
+    def _complete(self) -> None:
+        import astrobayes.estimators  # noqa: F401  (a no-op once imported, also while it is being imported)
+
+    def __contains__(self, name) -> bool:
+        self._complete()
+        return super().__contains__(name)
+
+    def __getitem__(self, name):
+        self._complete()
+        return super().__getitem__(name)
+
+    def __iter__(self):
+        self._complete()
+        return super().__iter__()
+
+
+_ESTIMATORS: dict[str, type] = _Registry()
+_MODULES: dict[str, type] = _Registry()
 
 
 class ModelFileError(ValueError):
@@ -46,8 +71,8 @@ def register_estimator(cls: type) -> type:
 
 def estimator_class(name: str) -> type:
     """The registered estimator class called ``name`` (ModelFileError if none)."""
-    if name not in _ESTIMATORS:
-        raise ModelFileError(f"unknown estimator class {name!r}; known: {sorted(_ESTIMATORS)}")
+    if not isinstance(name, str) or name not in _ESTIMATORS:
+        raise ModelFileError(f"unknown estimator class {short_repr(name)}; known: {sorted(_ESTIMATORS)}")
     return _ESTIMATORS[name]
 
 
@@ -66,9 +91,24 @@ def register_module(cls: type) -> type:
     """Class decorator for configurable torch modules (e.g. embeddings).
 
     The class must implement ``get_config()`` returning JSON-able constructor
-    keyword arguments.
+    keyword arguments. Its construction is guarded by
+    :func:`~astrobayes.core.limits.network_size_guard`: options asking for an
+    absurd number of weights (``RNNEmbedding(3, hidden_size=10**6)``) raise a
+    ValueError before torch allocates them.
     """
     _MODULES[cls.__name__] = cls
+    init = cls.__init__
+    if getattr(init, "_size_guarded", False):  # a subclass of a registered module: its parent's init is guarded
+        return cls
+
+    @functools.wraps(init)
+    def guarded_init(self, *args, **kwargs):
+        options = [short_repr(a) for a in args] + [f"{k}={short_repr(v)}" for k, v in kwargs.items()]
+        with network_size_guard(f"{type(self).__name__}({', '.join(options)})"):
+            init(self, *args, **kwargs)
+
+    guarded_init._size_guarded = True
+    cls.__init__ = guarded_init
     return cls
 
 
@@ -89,9 +129,12 @@ def module_from_config(spec: dict | None):
     """Rebuild a registered module from :func:`module_config` output."""
     if spec is None:
         return None
+    if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
+        raise ModelFileError(f"a module specification must be {{'class': name, 'config': {{...}}}}, "
+                             f"got {short_repr(spec)}")
     name = spec.get("class")
-    if name not in _MODULES:
-        raise ModelFileError(f"model file names an unknown module class {name!r}; known: {sorted(_MODULES)}")
+    if not isinstance(name, str) or name not in _MODULES:
+        raise ModelFileError(f"model file names an unknown module class {short_repr(name)}; known: {sorted(_MODULES)}")
     return _MODULES[name](**spec.get("config", {}))
 
 
@@ -101,6 +144,8 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
     ``path`` may be the stem (``"runs/mdn"``) or either file of the pair.
     """
     path = Path(path)
+    if path.name in ("", ".", ".."):  # "", ".", "/", "..": a folder, not a model's name
+        raise ValueError(f"the model path {str(path)!r} names no model; give its path stem, e.g. models/mdn")
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
@@ -142,6 +187,46 @@ def write_model(path: str | Path, class_name: str, config: dict, tensors: dict[s
     return config_path
 
 
+def read_json(path: str | Path, what: str = "an astrobayes model file", error: type = None):
+    """Parse a JSON file with bounds: at most :data:`~astrobayes.core.limits.MAX_JSON_BYTES` and
+    :data:`~astrobayes.core.limits.MAX_NESTING` levels of lists/objects, checked before parsing.
+
+    Parameters
+    ----------
+    path : path
+        The file (its existence is the caller's to check).
+    what : str
+        What the file should be, for messages ("an astrobayes model file", "a prior description").
+    error : exception class, optional
+        Raised for a file that is too large, too deep or not JSON (default :class:`ModelFileError`).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "deep.json")
+    >>> _ = open(path, "w").write("[" * 100 + "]" * 100)
+    >>> read_json(path)
+    Traceback (most recent call last):
+    ...
+    astrobayes.core.serialization.ModelFileError: ... nests lists/objects 100 levels deep; the limit is 32 ...
+    """
+    error = ModelFileError if error is None else error
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limits.MAX_JSON_BYTES:
+        raise error(f"{path} is not {what}: {size:,} bytes, above the {limits.MAX_JSON_BYTES:,}-byte limit for "
+                    "JSON headers (astrobayes.core.limits.MAX_JSON_BYTES; real ones are a few kB)")
+    data = path.read_bytes()
+    depth = nesting_depth(data)
+    if depth > limits.MAX_NESTING:
+        raise error(f"{path} is not {what}: it nests lists/objects {depth} levels deep; the limit is "
+                    f"{limits.MAX_NESTING} (astrobayes.core.limits.MAX_NESTING)")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, integers of >4300 digits
+        raise error(f"{path} is not {what} (not valid JSON: {str(err)[:200]})") from None
+
+
 def read_model(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """Read and verify a model file pair: ``(header, tensors)``.
 
@@ -160,21 +245,32 @@ def read_model(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     for p in (config_path, weights_path):
         if not p.exists():
             raise FileNotFoundError(f"no astrobayes model at {path}: {p} does not exist")
-    try:
-        header = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelFileError(f"{config_path} is not an astrobayes model file (not valid JSON: {err})") from None
+        if not p.is_file():
+            raise ModelFileError(f"{p} is not a file: an astrobayes model is a .json and a .safetensors file")
+    header = read_json(config_path)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{config_path} is not an astrobayes model file (no 'format': '{FORMAT}' entry)")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
         raise ModelFileError(
-            f"{config_path} has model format version {version!r}; this astrobayes reads versions up to "
-            f"{FORMAT_VERSION} — upgrade astrobayes"
+            f"{config_path} has model format version {short_repr(version)}; this astrobayes reads versions 1 to "
+            f"{FORMAT_VERSION}" + (" — upgrade astrobayes" if newer else " (the file is damaged)")
         )
-    if header.get("class") not in _ESTIMATORS:
-        raise ModelFileError(f"{config_path} names an unknown estimator class {header.get('class')!r}; "
+    name = header.get("class")
+    if not isinstance(name, str) or name not in _ESTIMATORS:
+        raise ModelFileError(f"{config_path} names an unknown estimator class {short_repr(name)}; "
                              f"known: {sorted(_ESTIMATORS)}")
+    for key, kind in (("config", dict), ("weights_sha256", str)):
+        if not isinstance(header.get(key), kind):
+            raise ModelFileError(f"{config_path} is damaged: its {key!r} entry must be a {kind.__name__}, "
+                                 f"got {short_repr(header.get(key))}")
+    try:  # a weights file too large for this machine is refused before it is read (even to hash it)
+        check_parameter_count(weights_path.stat().st_size // 4, f"{weights_path} ({weights_path.stat().st_size:,} "
+                              "bytes of float32 weights)", bytes_per_parameter=4, hint="it is no model this "
+                              "machine can hold")
+    except ValueError as err:
+        raise ModelFileError(str(err)) from None
     if _sha256(weights_path) != header.get("weights_sha256"):
         raise ModelFileError(f"{weights_path} does not match the checksum recorded in {config_path.name}: "
                              "the weights were modified, truncated or belong to another model")
@@ -208,9 +304,24 @@ def load(path: str | Path):
     """
     header, tensors = read_model(path)
     cls: Callable = estimator_class(header["class"])
+    config_path = model_paths(path)[1]
+    # The network the header describes must fit the weights stored beside it: a header asking for a far larger
+    # one is refused before torch allocates it (building creates at most one tensor per stored one).
+    stored = sum(int(t.numel()) for t in tensors.values())
     try:
-        return cls._from_state(header, tensors)
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        raise ModelFileError(f"{model_paths(path)[1]} could not be rebuilt as {header['class']}: {err}") from None
+        with network_size_guard(f"{config_path} ({header['class']})", limit=2 * stored + 10**6,
+                                max_tensors=2 * len(tensors) + limits.MAX_TENSORS, bytes_per_parameter=4,
+                                error=ModelFileError,
+                                reason=f"the weights file holds only {stored:,} values in {len(tensors):,} tensors",
+                                hint="the header does not describe these weights (damaged or altered)"):
+            model = cls._from_state(header, tensors)
+    except ModelFileError as err:
+        if str(config_path) in str(err):
+            raise
+        raise ModelFileError(f"{config_path} could not be rebuilt as {header['class']}: {err}") from None
+    except (LookupError, TypeError, RuntimeError, ValueError, AttributeError, ArithmeticError) as err:
+        raise ModelFileError(f"{config_path} could not be rebuilt as {header['class']}: "
+                             f"{type(err).__name__}: {str(err)[:300]}") from None
+    # save() refuses to write over the files the model came from (astrobayes.core.paths.check_not_input)
+    model._read_from = [str(p) for p in model_paths(path)]
+    return model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zlib
 from pathlib import Path
 
 import astropy.units as u
@@ -17,7 +18,28 @@ import numpy as np
 from astropy.io.registry import IORegistryError
 from astropy.table import QTable, Table
 
-__all__ = ["read_table", "check_columns", "column_values", "native_array", "resolve_unit", "write_table"]
+from .paths import SOURCES_KEY, check_not_input, read_sources, remember_sources
+
+__all__ = ["read_table", "check_columns", "column_values", "native_array", "resolve_unit", "write_table",
+           "did_you_mean"]
+
+
+def did_you_mean(name: str, names) -> str:
+    """A hint naming the entries of ``names`` closest to ``name`` (``""`` when none is close).
+
+    Examples
+    --------
+    >>> did_you_mean("G_R", ["g_r", "r_i", "source_id"])
+    " (did you mean 'g_r'?)"
+    >>> did_you_mean("redshift", ["ra", "dec"])
+    ''
+    """
+    import difflib
+
+    names = [str(n) for n in names]
+    by_case = {n.casefold(): n for n in names}
+    close = difflib.get_close_matches(str(name).casefold(), list(by_case), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(by_case[c]) for c in close)}?)" if close else ""
 
 
 def read_table(source, format: str | None, what: str = "catalog") -> tuple[QTable, str]:
@@ -34,12 +56,19 @@ def read_table(source, format: str | None, what: str = "catalog") -> tuple[QTabl
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"no {what} at {str(path)!r}")
+        if path.is_dir():
+            raise ValueError(f"{str(path)!r} is a folder, not a {what} file (ECSV, FITS or CSV)")
         try:
-            return QTable.read(path, format=format), str(path)
-        except (OSError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, IORegistryError) as err:
-            # astropy raises many kinds for unreadable files; say which file and why
-            raise ValueError(f"could not read {str(path)!r} as a table ({type(err).__name__}: {err}); "
+            table = QTable.read(path, format=format)
+        except (OSError, EOFError, zlib.error, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError,
+                IORegistryError) as err:  # EOFError, zlib.error: a truncated or corrupted .gz file
+            # astropy raises many kinds for unreadable files; say which file and why, in one line (the format
+            # registry's message goes on with a table of every format)
+            said = (str(err).strip().splitlines() or [""])[0]
+            raise ValueError(f"could not read {str(path)!r} as a table ({type(err).__name__}: {said}); "
                              "ECSV, FITS and CSV are supported, pass format= if the suffix is unusual") from None
+        remember_sources(table.meta, [path])  # its writers refuse to write over it
+        return table, str(path)
     if isinstance(source, Table):
         return QTable(source, copy=True), f"an astropy {type(source).__name__}"
     if hasattr(source, "columns") and hasattr(source, "to_numpy"):  # a pandas DataFrame
@@ -59,8 +88,9 @@ def check_columns(table: QTable, requested: dict, arguments: dict, described: st
         if not isinstance(name, str):
             raise TypeError(f"{argument} must be a column name, got {name!r}")
         if name not in table.colnames:
-            raise ValueError(f"the {what} from {described} has no {argument} column {name!r}; available columns: "
-                             f"{table.colnames} (pass {argument}=<name>)")
+            raise ValueError(f"the {what} from {described} has no {argument} column {name!r}"
+                             f"{did_you_mean(name, table.colnames)}; available columns: {table.colnames} "
+                             f"(rename the column, or pass {argument}=<name>)")
     names = list(requested.values())
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -173,6 +203,7 @@ def write_table(table, path, *, overwrite: bool, format: str | None, provenance_
         raise TypeError(f"table must be an astropy Table or QTable, got {type(table).__name__}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file name, got {type(path).__name__}")
+    check_not_input(path, read_sources(table.meta), argument="path", what="file the table was read from")
     path = Path(path)
     kind = (format or path.suffix).lower()
     is_csv = kind.endswith("csv") and not kind.endswith("ecsv")  # "ascii.ecsv" keeps its units
@@ -183,6 +214,7 @@ def write_table(table, path, *, overwrite: bool, format: str | None, provenance_
                       "ECSV and FITS keep them.", UserWarning, stacklevel=3)
     # FITS headers cannot hold the provenance dicts and lists (nor keys this long), CSV no meta at all; ECSV keeps them
     out = table.copy(copy_data=False)
+    out.meta.pop(SOURCES_KEY, None)
     if not (format or path.suffix.lower()).endswith("ecsv"):
         for key in provenance_keys:
             out.meta.pop(key, None)

@@ -17,14 +17,15 @@ from .mdn import MixtureComponents, MixtureDensityNetwork
 from .metrics import (expected_calibration_error, plot_reliability, purity_efficiency, reliability_curve,
                       roc_auc)
 from .regression import Regressor
-from .training import History, TrainingConfig, fit_module, training_config
+from .training import History, TrainingConfig, TrainingInterrupted, checkpointing, fit_module, training_config
 
 __all__ = [
     "Estimator", "FeatureNetwork", "Prediction", "Regressor", "Classifier", "MixtureDensityNetwork",
     "MixtureComponents", "ConditionalFlow", "DeepEnsemble", "MCDropout", "Uncertainty", "VariationalBNN",
     "HMCBNN", "hamiltonian_monte_carlo", "MLPEmbedding", "CNNEmbedding", "RNNEmbedding", "DeepSetEmbedding",
     "expected_calibration_error", "plot_reliability", "purity_efficiency", "reliability_curve", "roc_auc",
-    "History", "TrainingConfig", "fit_module", "training_config", "ConvVAE", "WGANGP", "GANHistory",
+    "History", "TrainingConfig", "TrainingInterrupted", "checkpointing", "fit_module", "training_config",
+    "ConvVAE", "WGANGP", "GANHistory",
     "gradient_penalty", "HealpixEmbedding", "ChebConv", "healpix_laplacian", "healpix_pool", "to_nest",
     "DistributedContext", "distributed_context", "fit_distributed",
 ]

@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from ..core.device import resolve_device
+from ..core.limits import network_size_guard
 from ..core.seeding import seed_everything
-from ..core.serialization import module_config, module_from_config, write_model
+from ..core.paths import check_not_input
+from ..core.serialization import model_paths, module_config, module_from_config, write_model
 from ..core.standardize import Standardizer
 from ..core.validation import Masked, as_inputs, as_tensor, check_same_length, index_inputs, inputs_to, n_rows
 from .layers import reset_parameters
@@ -189,7 +191,8 @@ class Estimator:
         check_same_length(x=x, y=y)
         self.dims = self._infer_dims(x, y)
         seed_everything(config.seed)
-        self.network = self._build()
+        with network_size_guard(repr(self)):  # refused before torch allocates an absurd network
+            self.network = self._build()
         with torch.no_grad():
             self.network.features.x_scaler.fit(x)
             if hasattr(self.network, "y_scaler"):
@@ -277,9 +280,13 @@ class Estimator:
     def save(self, path) -> None:
         """Write ``path.safetensors`` (weights) and ``path.json`` (configuration).
 
-        Load it back with ``astrobayes.load(path)``.
+        Load it back with ``astrobayes.load(path)``. The files a model was
+        loaded from are not written over (a ValueError): save it under a new path.
         """
         self._require_fitted()
+        for target in model_paths(path):
+            check_not_input(target, getattr(self, "_read_from", ()), argument="path",
+                            what="model file this model was loaded from")
         write_model(path, type(self).__name__, self.get_config(), self._state_tensors(), self._extra_header())
 
     @classmethod

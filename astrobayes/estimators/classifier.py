@@ -14,6 +14,7 @@ predicted class and ROC curves) unchanged.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -126,9 +127,17 @@ class Classifier(Estimator):
     def _infer_dims(self, x, y) -> dict:
         dims = super()._infer_dims(x, y)
         n_classes = self.n_classes if self.n_classes is not None else int(y.max()) + 1
-        if n_classes < 2:
-            raise ValueError("y holds only class 0; a classifier needs at least two classes "
+        present = torch.unique(y).tolist()
+        if n_classes < 2 or len(present) < 2:
+            raise ValueError(f"y holds only class {present[0]}; a classifier needs examples of at least two classes "
                              "(pass n_classes if the training set misses some)")
+        absent = sorted(set(range(n_classes)) - set(present))
+        if absent:
+            # cross-entropy then drives their logits down everywhere: the network learns "never this class"
+            warnings.warn(f"class(es) {absent} of the {n_classes} classes (labels 0..{n_classes - 1}) have no "
+                          "training example: the classifier will give them almost zero probability everywhere. "
+                          "Add examples of them, or renumber the labels without them and pass a smaller n_classes",
+                          UserWarning, stacklevel=3)
         dims["n_classes"] = n_classes
         return dims
 

@@ -25,9 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.checkpoint import checkpoint_path
 from ..core.seeding import make_generator
 from ..core.serialization import ModelFileError, estimator_class, module_from_config, register_estimator
 from .base import Estimator, Prediction
+from .checkpointing import part_checkpoint
 from .training import History, TrainingConfig, training_config
 
 __all__ = ["DeepEnsemble", "MCDropout", "Uncertainty", "mixture_log_prob", "mixture_moments", "component_choice"]
@@ -299,6 +301,8 @@ class DeepEnsemble(_MemberMixture):
         """Train every member through its own ``fit`` (seeds ``seed``, ``seed + 1``, ...).
 
         ``validation=(x_val, y_val)`` gives explicit early-stopping rows (see :meth:`Estimator.fit`).
+        With ``checkpoint=PATH`` member k checkpoints to ``PATH.memberk``; ``resume=True``
+        continues each (the members after the interrupted one start afresh).
 
         Returns
         -------
@@ -310,7 +314,11 @@ class DeepEnsemble(_MemberMixture):
         for i in range(self.n_members):
             member = _unfitted_copy(self._template)
             seed = None if config.seed is None else config.seed + i
-            member.fit(x, y, training_config(config, seed=seed), validation=validation)
+            checkpoint = part_checkpoint(config.checkpoint, f"member{i}")
+            # resuming, the members after the interrupted one have no checkpoint yet: they start afresh
+            resume = config.resume and (i == 0 or checkpoint_path(checkpoint).exists())
+            member.fit(x, y, training_config(config, seed=seed, checkpoint=checkpoint, resume=resume),
+                       validation=validation)
             members.append(member)
         self._set_members(members)
         return self.history

@@ -171,7 +171,8 @@ class _FlowNetwork(nn.Module):
         total = int(counts.sum())
         if total != noise.shape[0]:
             raise ValueError(f"counts give {total} noise rows, but noise has {noise.shape[0]}")
-        context = features.repeat_interleave(torch.as_tensor(counts, device=features.device), dim=0,
+        # a copy: broadcast_to gives a read-only view, which torch warns about on stderr
+        context = features.repeat_interleave(torch.as_tensor(counts.copy(), device=features.device), dim=0,
                                              output_size=total)
         base = self.flow.q0  # fixed standard normal, see _build
         y_std = self.flow.forward(base.loc + torch.exp(base.log_scale) * noise.to(context), context=context)

@@ -30,8 +30,10 @@ import torch
 from torch import nn
 
 from ..core.device import resolve_device
+from ..core.limits import network_size_guard
 from ..core.seeding import make_generator, seed_everything
-from ..core.serialization import register_estimator, write_model
+from ..core.paths import check_not_input
+from ..core.serialization import model_paths, register_estimator, write_model
 from ..core.standardize import Standardizer
 from ..core.validation import as_tensor
 from .base import Prediction
@@ -204,15 +206,22 @@ class _ImageModel:
         """A newly initialised network for ``images`` with the standardisation fitted on them."""
         seed_everything(seed)
         self.image_shape = tuple(images.shape[1:])
-        network = self._build()
+        with network_size_guard(f"{type(self).__name__}{self.get_config()} on images of shape {self.image_shape}"):
+            network = self._build()
         with torch.no_grad():
             network.scaler.fit(images)
         return network
 
     # ------------------------------------------------------------------ files
     def save(self, path) -> None:
-        """Write ``path.safetensors`` (weights) and ``path.json`` (configuration); read with ``astrobayes.load``."""
+        """Write ``path.safetensors`` (weights) and ``path.json`` (configuration); read with ``astrobayes.load``.
+
+        The files a model was loaded from are not written over (a ValueError): save it under a new path.
+        """
         self._require_fitted()
+        for target in model_paths(path):
+            check_not_input(target, getattr(self, "_read_from", ()), argument="path",
+                            what="model file this model was loaded from")
         scaler = self.network.scaler
         extra = {"image_shape": list(self.image_shape),
                  "standardization": {"scaler": {"shift": scaler.shift.tolist(), "scale": scaler.scale.tolist()}},

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 from torch import nn
+
+from ..core.limits import check_parameter_count, short_repr
 
 __all__ = ["ACTIVATIONS", "make_mlp", "reset_parameters"]
 
@@ -21,11 +24,16 @@ def make_mlp(in_features: int, hidden: Sequence[int], out_features: int, activat
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if any(isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 for size in hidden):
+        raise ValueError(f"hidden layer sizes must be positive integers, got {short_repr(tuple(hidden))}")
+    widths = [int(in_features), *(int(size) for size in hidden), int(out_features)]
+    # counted before any layer exists: an absurd width is refused instead of allocating terabytes
+    check_parameter_count(sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:])),
+                          f"an MLP of layer widths {widths[0]} → {short_repr(tuple(hidden))} → {widths[-1]}",
+                          hint="use smaller hidden layer widths (or fewer outputs: components, classes)")
     layers: list[nn.Module] = []
     width = int(in_features)
     for size in hidden:
-        if int(size) < 1:
-            raise ValueError(f"hidden layer sizes must be positive, got {tuple(hidden)}")
         layers += [nn.Linear(width, int(size)), ACTIVATIONS[activation]()]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))

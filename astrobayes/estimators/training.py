@@ -7,14 +7,20 @@ clipping, early stopping with best-weights restore, optional bf16 autocast on
 CUDA, a progress bar and the returned :class:`History`. With
 ``distributed=True`` the same loop runs data-parallel over a
 ``torch.distributed`` group (see :mod:`astrobayes.estimators.distributed`).
+With ``checkpoint=PATH`` it saves its whole state every epoch and on SIGINT or
+SIGTERM, and ``resume=True`` continues bit for bit (see
+:mod:`astrobayes.estimators.checkpointing`).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
+import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -22,12 +28,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.checkpoint import DeferredInterrupts
 from ..core.device import resolve_device
 from ..core.seeding import make_generator, seed_everything
 from ..core.validation import Masked, index_inputs, inputs_to, n_rows
+from .checkpointing import (TrainingInterrupted, checkpoint_plan, checkpointing, fingerprint, open_checkpoint,
+                            restore_training, save_training)
 from .distributed import distributed_context
 
-__all__ = ["TrainingConfig", "History", "fit_module", "training_config", "show_progress"]
+__all__ = ["TrainingConfig", "History", "fit_module", "training_config", "show_progress", "TrainingInterrupted",
+           "checkpointing"]
 
 
 @dataclass
@@ -69,6 +79,31 @@ class TrainingConfig:
         Train data-parallel across the processes of a ``torch.distributed``
         group (torchrun, or :func:`~astrobayes.estimators.fit_distributed`):
         ``batch_size`` is then the global batch, split among the processes.
+    checkpoint : path or None
+        Save the state of training under this path stem (``PATH.json`` +
+        ``PATH.eNNNNN.safetensors``, see :mod:`astrobayes.core.checkpoint`)
+        every ``checkpoint_every`` epochs, at the last epoch, and when SIGINT or
+        SIGTERM arrives: training then stops at the end of the current epoch,
+        saves, and raises :class:`~astrobayes.estimators.TrainingInterrupted`
+        (a KeyboardInterrupt); a second signal stops at once, leaving the last
+        good checkpoint. An existing checkpoint is never overwritten by a new
+        run (FileExistsError): resume it or delete it. Not with ``distributed``.
+    checkpoint_every : int
+        Epochs between checkpoints.
+    resume : bool
+        Continue the run saved at ``checkpoint`` (FileNotFoundError when there
+        is none). The run must have the same data, network and options
+        (``progress``, ``device_data_fraction`` and ``device`` on the same kind
+        of device may differ): otherwise a ValueError says what differs. A
+        finished run is restored without training. **Guarantee:** on the CPU
+        with a seed, a run interrupted and resumed (any number of times) ends
+        with weights and history bit-identical to an uninterrupted run.
+
+    Notes
+    -----
+    Too little data: a fit needs at least 2 training rows (ValueError). With
+    fewer than 10 rows and no ``validation`` data, no validation split is
+    made, so early stopping and best-weights restore are off; a warning says so.
     """
 
     epochs: int = 200
@@ -87,9 +122,13 @@ class TrainingConfig:
     mixed_precision: bool = False
     device_data_fraction: float = 0.5
     distributed: bool = False
+    checkpoint: str | None = None
+    checkpoint_every: int = 1
+    resume: bool = False
 
     def __post_init__(self):
-        positive_ints = {"epochs": self.epochs, "batch_size": self.batch_size}
+        positive_ints = {"epochs": self.epochs, "batch_size": self.batch_size,
+                         "checkpoint_every": self.checkpoint_every}
         for name, value in positive_ints.items():
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -107,6 +146,14 @@ class TrainingConfig:
             raise ValueError(f"patience must be a positive integer or None, got {self.patience!r}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
             raise ValueError(f"clip_grad_norm must be positive or None, got {self.clip_grad_norm!r}")
+        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
+            raise TypeError(f"checkpoint must be a path or None, got {type(self.checkpoint).__name__}")
+        if not isinstance(self.resume, bool):
+            raise TypeError(f"resume must be True or False, got {self.resume!r}")
+        if self.resume and self.checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=PATH, the checkpoint to continue from")
+        if self.checkpoint is not None and self.distributed:
+            raise ValueError("checkpoint cannot be combined with distributed=True yet; train on one process")
 
 
 def training_config(config: TrainingConfig | None = None, **changes) -> TrainingConfig:
@@ -184,6 +231,39 @@ def _nbytes(items: Sequence) -> int:
     return total
 
 
+def _split(data: Sequence, validation_data: Sequence | None, config: TrainingConfig, generator: torch.Generator,
+           description: str) -> tuple[list, list | None]:
+    """Training and validation rows: the given validation data, or a random ``validation_fraction`` of ``data``.
+
+    Too little data is refused (fewer than 2 training rows, empty validation
+    data) or explained (fewer than 10 rows: no split, with a warning).
+    """
+    n = n_rows(data[0])
+    if n < 2:
+        raise ValueError(f"{description}: the training data have {n} row{'s' * (n != 1)}; a fit needs at least 2 "
+                         "(and at least 10 for a validation split and early stopping)")
+    if validation_data is not None:
+        if n_rows(validation_data[0]) == 0:
+            raise ValueError(f"{description}: the validation data have no rows; give some, or none to hold out "
+                             f"validation_fraction ({config.validation_fraction}) of the training rows")
+        return list(data), list(validation_data)
+    if config.validation_fraction == 0:
+        return list(data), None
+    if n < 10:
+        warnings.warn(f"{description}: only {n} rows, too few to hold out validation_fraction="
+                      f"{config.validation_fraction}: training on all of them with no validation, so early stopping "
+                      "and best-weights restore are off (pass validation data, or validation_fraction=0 to silence "
+                      "this)", UserWarning, stacklevel=4)
+        return list(data), None
+    n_val = max(1, int(round(config.validation_fraction * n)))
+    if n - n_val < 2:
+        raise ValueError(f"{description}: validation_fraction={config.validation_fraction} of {n} rows leaves "
+                         f"{n - n_val} for training; lower validation_fraction or give more rows")
+    order = torch.randperm(n, generator=generator)
+    val_index, train_index = order[:n_val], order[n_val:]
+    return [index_inputs(d, train_index) for d in data], [index_inputs(d, val_index) for d in data]
+
+
 def show_progress(flag: bool | None) -> bool:
     if flag is None:
         return sys.stderr.isatty()
@@ -233,19 +313,8 @@ def fit_module(
         generator = make_generator(seed)
     else:
         generator = make_generator(config.seed)
-    n = n_rows(data[0])
-
-    if validation_data is None and config.validation_fraction > 0 and n >= 10:
-        n_val = max(1, int(round(config.validation_fraction * n)))
-        order = torch.randperm(n, generator=generator)
-        val_index, train_index = order[:n_val], order[n_val:]
-        train = [index_inputs(d, train_index) for d in data]
-        val = [index_inputs(d, val_index) for d in data]
-    else:
-        train, val = list(data), (list(validation_data) if validation_data is not None else None)
+    train, val = _split(data, validation_data, config, generator, description)
     n_train = n_rows(train[0])
-    if n_train == 0:
-        raise ValueError("the training set is empty after the validation split")
 
     module.to(device)
     if context is not None:
@@ -297,63 +366,87 @@ def fit_module(
 
     history = History(device=str(device), n_train=n_train, n_val=n_rows(val[0]) if val else 0)
     best_state, best_score, stale = None, math.inf, 0
+    first_epoch, finished, seconds_before = 0, False, 0.0
+    plan = checkpoint_plan(config)
+    if plan is not None:
+        if context is not None:
+            raise ValueError("checkpoint cannot be combined with distributed=True yet; train on one process")
+        found = fingerprint(config, device, module, params, data, validation_data, description)
+        saved = open_checkpoint(plan, found)
+        objects = dict(module=module, optimizer=optimizer, scheduler=scheduler, generator=generator, device=device)
+        if saved is not None:
+            first_epoch, finished, best_score, stale, history, best_state = restore_training(
+                plan, *saved, make_history=lambda entry: History(**{**entry, "device": str(device)}),
+                epochs=config.epochs, **objects)
+            seconds_before = history.seconds
     from tqdm.auto import tqdm
 
     quiet = not show_progress(config.progress) or (context is not None and context.rank != 0)
-    bar = tqdm(range(config.epochs), desc=description, disable=quiet, leave=False, unit="epoch")
+    bar = tqdm(range(first_epoch, first_epoch if finished else config.epochs), desc=description, disable=quiet,
+               leave=False, unit="epoch", initial=first_epoch, total=config.epochs)
+    interrupts = DeferredInterrupts() if plan is not None else contextlib.nullcontext()
     start_time = time.perf_counter()
-    for epoch in bar:
-        module.train()
-        total, count = 0.0, 0
-        for size, batch in batches(train, shuffle=True):
-            optimizer.zero_grad(set_to_none=True)
-            loss = run_loss(batch) if size else None
-            if context is not None:  # backward, then the global batch's mean gradient and loss
-                loss, size = context.average_gradients(loss, size, params)
-            if not torch.isfinite(loss):
-                raise RuntimeError(
-                    f"{description}: the loss became {loss.item()} at epoch {epoch + 1}; "
-                    f"try a smaller learning_rate (now {optimizer.param_groups[0]['lr']:.3g}) or check the data")
-            if context is None:
-                loss.backward()
-            if config.clip_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
-            optimizer.step()
-            total += loss.detach().float().item() * size
-            count += size
-        history.train_loss.append(total / count)
-        if context is not None:  # e.g. batch-norm statistics: keep rank 0's, as DDP does
-            context.broadcast_state(module, parameters=False)
-        history.learning_rate.append(optimizer.param_groups[0]["lr"])
-
-        if val:
-            module.eval()
+    with interrupts, contextlib.closing(bar):
+        for epoch in bar:
+            module.train()
             total, count = 0.0, 0
-            with torch.no_grad():
-                for size, batch in batches(val, shuffle=False):
-                    total += run_loss(batch).float().item() * size if size else 0.0
-                    count += size
-            if context is not None:
-                total, count = context.sum(total, count)
-            score = total / count
-            history.val_loss.append(score)
-        else:
-            score = history.train_loss[-1]
-        if scheduler is not None:
-            scheduler.step(score) if config.scheduler == "plateau" else scheduler.step()
+            for size, batch in batches(train, shuffle=True):
+                optimizer.zero_grad(set_to_none=True)
+                loss = run_loss(batch) if size else None
+                if context is not None:  # backward, then the global batch's mean gradient and loss
+                    loss, size = context.average_gradients(loss, size, params)
+                if not torch.isfinite(loss):
+                    raise RuntimeError(
+                        f"{description}: the loss became {loss.item()} at epoch {epoch + 1}; "
+                        f"try a smaller learning_rate (now {optimizer.param_groups[0]['lr']:.3g}) or check the data")
+                if context is None:
+                    loss.backward()
+                if config.clip_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
+                optimizer.step()
+                total += loss.detach().float().item() * size
+                count += size
+            history.train_loss.append(total / count)
+            if context is not None:  # e.g. batch-norm statistics: keep rank 0's, as DDP does
+                context.broadcast_state(module, parameters=False)
+            history.learning_rate.append(optimizer.param_groups[0]["lr"])
 
-        if score < best_score - config.min_delta:
-            best_score, stale, history.best_epoch = score, 0, epoch
-            best_state = copy.deepcopy(module.state_dict())
-        else:
-            stale += 1
-        bar.set_postfix(train=f"{history.train_loss[-1]:.4g}",
-                        **({"val": f"{history.val_loss[-1]:.4g}"} if val else {}))
-        if val and config.patience is not None and stale >= config.patience:
-            history.stopped_early = True
-            break
-    bar.close()
-    history.seconds = time.perf_counter() - start_time
+            if val:
+                module.eval()
+                total, count = 0.0, 0
+                with torch.no_grad():
+                    for size, batch in batches(val, shuffle=False):
+                        total += run_loss(batch).float().item() * size if size else 0.0
+                        count += size
+                if context is not None:
+                    total, count = context.sum(total, count)
+                score = total / count
+                history.val_loss.append(score)
+            else:
+                score = history.train_loss[-1]
+            if scheduler is not None:
+                scheduler.step(score) if config.scheduler == "plateau" else scheduler.step()
+
+            if score < best_score - config.min_delta:
+                best_score, stale, history.best_epoch = score, 0, epoch
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                stale += 1
+            bar.set_postfix(train=f"{history.train_loss[-1]:.4g}",
+                            **({"val": f"{history.val_loss[-1]:.4g}"} if val else {}))
+            stop = bool(val) and config.patience is not None and stale >= config.patience
+            history.stopped_early = stop
+            if plan is not None:
+                last = stop or epoch + 1 == config.epochs
+                if last or interrupts.received or (epoch + 1) % plan.every == 0:
+                    history.seconds = seconds_before + time.perf_counter() - start_time
+                    save_training(plan, found, epoch=epoch + 1, finished=last, loop=dict(best_score=best_score,
+                                  stale=stale), history=history.to_dict(), best_state=best_state, **objects)
+                if interrupts.received:
+                    raise TrainingInterrupted(plan.path, epoch + 1, config.epochs, interrupts.received)
+            if stop:
+                break
+    history.seconds = seconds_before + time.perf_counter() - start_time
     history.best_val_loss = best_score if val else math.nan
     if best_state is not None and val:
         module.load_state_dict(best_state)

@@ -118,10 +118,12 @@ def detect_sources(image, *, nsigma: float = 3.0, min_area: int = 5, border: int
         bad |= mask.astype(bool)
     if bad.all():
         raise ValueError("image has no valid pixel")
-    if not (np.isfinite(nsigma) and nsigma > 0):
-        raise ValueError(f"nsigma must be positive, got {nsigma}")
-    if int(min_area) < 1 or int(border) < 0:
-        raise ValueError(f"min_area must be >= 1 and border >= 0, got {min_area} and {border}")
+    if isinstance(nsigma, bool) or not isinstance(nsigma, (int, float, np.integer, np.floating)) or \
+            not (np.isfinite(nsigma) and nsigma > 0):
+        raise ValueError(f"nsigma must be a positive number, got {nsigma!r}")
+    for name, value, low in (("min_area", min_area, 1), ("border", border, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
     _, background, rms = sigma_clipped_stats(data, mask=bad, sigma=3.0, maxiters=10)
     if not rms > 0:
         raise ValueError("the image background has no scatter (rms 0): cannot set a threshold")
@@ -181,11 +183,14 @@ def hubble_deep_field(size: int = 32, *, nsigma: float = 3.0, min_area: int = 20
     >>> len(stamps), stamps.shape
     (410, (32, 32))
     """
-    size = int(size)
-    if size < 4:
-        raise ValueError(f"size must be at least 4 pixels, got {size}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"size must be a whole number of pixels, got {size!r}")
     with fits.open(HDF_IMAGE) as hdul:
         image = np.array(hdul["LUMINANCE"].data, dtype=np.float64)
+    if not 4 <= size <= min(image.shape):
+        raise ValueError(f"size must be between 4 and {min(image.shape)} pixels (the image is {image.shape[1]} × "
+                         f"{image.shape[0]}), got {size}")
+    size = int(size)
     sources = detect_sources(image, nsigma=nsigma, min_area=min_area)
     background, rms = sources.meta["background"], sources.meta["rms"]
     image -= background

@@ -64,6 +64,9 @@ from astropy.io import fits
 from astropy.table import Table, vstack
 from astropy.wcs import WCS, FITSFixedWarning
 
+from astrobayes.core.fitsfiles import reading_fits
+from astrobayes.core.paths import SOURCES_KEY, check_not_input, read_sources, remember_sources
+
 __all__ = ["StampScaler", "Stamps", "cut_stamps", "read_stamps", "write_stamps"]
 
 _FORMAT = "astrobayes.stamps"
@@ -315,11 +318,18 @@ def _as_unit(unit, name: str):
 def _as_pixel_scale(pixel_scale):
     if pixel_scale is None:
         return None
-    value = u.Quantity(pixel_scale)
+    try:
+        value = u.Quantity(pixel_scale)
+    except (TypeError, ValueError):
+        raise TypeError(f"pixel_scale must be a number (arcsec / pix) or an angle per pixel Quantity, got "
+                        f"{pixel_scale!r}") from None
     if value.unit == u.one:
         value = value * _PIXEL_SCALE_UNIT
     elif value.unit.is_equivalent(u.arcsec):
         value = value / u.pix
+    if value.ndim == 0 and value.unit.is_equivalent(1 / _PIXEL_SCALE_UNIT):
+        raise ValueError(f"pixel_scale is in {value.unit}, pixels per angle: pass its inverse, "
+                         f"{1 / value.to(1 / _PIXEL_SCALE_UNIT):.6g}")
     if value.ndim != 0 or not value.unit.is_equivalent(_PIXEL_SCALE_UNIT):
         raise ValueError(f"pixel_scale must be one angle per pixel (e.g. 0.03 * u.arcsec / u.pix), got {pixel_scale!r}")
     value = value.to(_PIXEL_SCALE_UNIT)
@@ -475,19 +485,22 @@ def _selected(hdul, key, name: str, argument: str) -> list[int]:
 def _read_one(source, hdu, mask_hdu, noise_hdu) -> dict:
     """One FITS source as a dict of stamp parts, with a label per stamp for error messages."""
     if isinstance(source, fits.HDUList):
-        return _read_hdul(source, "the HDUList", hdu, mask_hdu, noise_hdu)
-    if not isinstance(source, (str, os.PathLike)):
+        name = "the HDUList"
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"no FITS file at {str(path)!r}")
+        if path.is_dir():
+            raise ValueError(f"{str(path)!r} is a folder, not a FITS file")
+        name = str(path)
+    else:
         raise TypeError(f"source must be a FITS path, an astropy HDUList or a list of paths, got "
                         f"{type(source).__name__}")
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(f"no FITS file at {str(path)!r}")
-    try:
-        hdul = fits.open(path, memmap=False)
-    except OSError as err:
-        raise ValueError(f"could not read {str(path)!r} as FITS ({err})") from None
-    with hdul:
-        return _read_hdul(hdul, str(path), hdu, mask_hdu, noise_hdu)
+    with reading_fits(name):
+        if isinstance(source, fits.HDUList):
+            return _read_hdul(source, name, hdu, mask_hdu, noise_hdu)
+        with fits.open(path, memmap=False) as hdul:
+            return _read_hdul(hdul, name, hdu, mask_hdu, noise_hdu)
 
 
 def _read_hdul(hdul, name: str, hdu, mask_hdu, noise_hdu) -> dict:
@@ -544,26 +557,59 @@ def _read_hdul(hdul, name: str, hdu, mask_hdu, noise_hdu) -> dict:
 
 
 def _read_stamp_file(hdul, name: str) -> dict:
-    """A file written by :func:`write_stamps`."""
-    data = np.array(hdul[0].data, dtype=np.float64)
+    """A file written by :func:`write_stamps`; a part missing or of the wrong shape is a ValueError naming the file."""
     names = [h.name for h in hdul]
-    mask = np.array(hdul["MASK"].data) != 0 if "MASK" in names else None
+    missing = [part for part in ("MASK", "META") if part not in names]
+    if missing:  # write_stamps always writes both: the file was cut short or edited
+        raise ValueError(f"{name} is a write_stamps file without its {' and '.join(missing)} HDU(s) (it has "
+                         f"{names}): it is incomplete or truncated; write it again")
+    if hdul[0].data is None:
+        raise ValueError(f"{name} is a write_stamps file whose stamp cube (HDU 0) is empty")
+    data = np.array(hdul[0].data, dtype=np.float64)
+    if data.ndim != 3:
+        raise ValueError(f"{name}: the stamp cube (HDU 0) has shape {data.shape}, not (n, H, W)")
+    mask = np.array(hdul["MASK"].data) != 0
     noise = np.array(hdul["NOISE"].data, dtype=np.float64) if "NOISE" in names else None
-    meta = Table.read(hdul, hdu="META") if "META" in names else Table({"id": np.arange(len(data))})
-    meta.meta = json.loads(hdul["META"].header["METAJSON"]) if "META" in names and "METAJSON" in hdul["META"].header \
-        else {}
+    for part, values in (("MASK", mask), ("NOISE", noise)):
+        if values is not None and values.shape != data.shape:
+            raise ValueError(f"{name}: the {part} HDU has shape {values.shape} but the stamp cube {data.shape}")
+    meta = Table.read(hdul, hdu="META")
+    if len(meta) != len(data):
+        raise ValueError(f"{name}: the META table has {len(meta)} rows for {len(data)} stamps")
+    described = hdul["META"].header.get("METAJSON")
+    try:
+        meta.meta = json.loads(described) if described is not None else {}
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: the METAJSON keyword of the META HDU is not valid JSON") from None
+    if not isinstance(meta.meta, dict):
+        raise ValueError(f"{name}: the METAJSON keyword of the META HDU is not a JSON object")
     wcs = [None] * len(data)
     if "wcs_header" in meta.colnames:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = [WCS(fits.Header.fromstring(str(text))) if str(text).strip() else None
-                   for text in np.asarray(meta["wcs_header"])]
+        wcs = [_stamp_wcs(text, name, row) for row, text in enumerate(np.asarray(meta["wcs_header"]))]
         meta.remove_column("wcs_header")
     header = hdul[0].header
     scale = header.get("PIXSCALE")
+    if scale is not None:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"{name}: PIXSCALE = {scale!r} is not a positive number of arcsec / pix")
+        scale = float(scale) * _PIXEL_SCALE_UNIT
     return {"data": data, "mask": mask, "noise": noise, "wcs": wcs, "meta": meta,
             "unit": _parse_unit(header.get("BUNIT"), name), "labels": [f"{name}, stamp {k}" for k in range(len(data))],
-            "pixel_scale": None if scale is None else float(scale) * _PIXEL_SCALE_UNIT, "name": name}
+            "pixel_scale": scale, "name": name}
+
+
+def _stamp_wcs(text, name: str, row: int):
+    """One stamp's WCS from the header text in the META table of a write_stamps file, or None when empty."""
+    text = text.decode("ascii", "replace") if isinstance(text, bytes) else str(text)
+    if not text.strip():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            return WCS(fits.Header.fromstring(text))
+    except Exception as err:  # noqa: BLE001 -- astropy.wcs raises many types (wcslib errors) on bad text
+        raise ValueError(f"{name}: the WCS of stamp {row} (META column wcs_header) cannot be read "
+                         f"({type(err).__name__}: {err})") from None
 
 
 def read_stamps(source, *, hdu=None, mask_hdu=None, noise_hdu=None, drop_empty: bool = False) -> Stamps:
@@ -606,6 +652,11 @@ def read_stamps(source, *, hdu=None, mask_hdu=None, noise_hdu=None, drop_empty: 
     sources = list(source) if isinstance(source, (list, tuple)) and not isinstance(source, fits.HDUList) else [source]
     if not sources:
         raise ValueError("source is an empty list of files")
+    for argument, key in (("hdu", hdu), ("mask_hdu", mask_hdu), ("noise_hdu", noise_hdu)):
+        keys = key if isinstance(key, (list, tuple)) else [key]
+        if key is not None and (not keys or not all(isinstance(k, (int, np.integer, str)) and not isinstance(k, bool)
+                                                    for k in keys)):
+            raise TypeError(f"{argument} must be an HDU index or EXTNAME (or a list of them), got {key!r}")
     parts = [_read_one(s, hdu, mask_hdu, noise_hdu) for s in sources]
     labels = [label for part in parts for label in part["labels"]]
     first = parts[0]
@@ -623,18 +674,43 @@ def read_stamps(source, *, hdu=None, mask_hdu=None, noise_hdu=None, drop_empty: 
     mask = np.concatenate([np.isnan(p["data"]) | (False if p["mask"] is None else p["mask"]) for p in parts])
     empty = np.flatnonzero(mask.all(axis=(1, 2)))
     if empty.size and not drop_empty:
-        said = "; ".join(labels[i] for i in empty[:5]) + (f"; ... ({empty.size - 5} more)" if empty.size > 5 else "")
-        raise ValueError(f"{empty.size} stamp(s) have no valid pixel (all NaN or masked): {said}. Pass "
-                         "drop_empty=True to drop them")
+        raise ValueError(f"{empty.size} stamp(s) have no valid pixel (all NaN or masked): {_labels(labels, empty)}. "
+                         "Pass drop_empty=True to drop them")
     noise = np.concatenate([p["noise"] for p in parts]) if all(with_noise) else None
+    # the checks of Stamps, made here so that the message names the file, HDU and plane
+    infinite = np.flatnonzero(np.isinf(data).any(axis=(1, 2)))
+    if infinite.size:
+        raise ValueError(f"{infinite.size} stamp(s) have inf pixels: {_labels(labels, infinite)}. Pixel values must be "
+                         "finite; mark bad pixels in a mask HDU (mask_hdu=) or with NaN")
+    if noise is not None:
+        invalid = np.flatnonzero((~mask & ~(np.isfinite(noise) & (noise > 0))).any(axis=(1, 2)))
+        if invalid.size:
+            raise ValueError(f"the noise map of {invalid.size} stamp(s) is not finite and > 0 at every unmasked pixel: "
+                             f"{_labels(labels, invalid)}")
     wcs = [w for p in parts for w in p["wcs"]]
-    meta = vstack([p["meta"] for p in parts], metadata_conflicts="silent") if len(parts) > 1 else first["meta"]
+    names = ", ".join(p["name"] for p in parts)
+    try:
+        meta = vstack([p["meta"] for p in parts], metadata_conflicts="silent") if len(parts) > 1 else first["meta"]
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"the META tables of {names} cannot be joined ({err}); read the files separately") from None
     if "id" not in meta.colnames:
         meta.add_column(np.arange(len(data)), name="id", index=0)
     scales = {None if p["pixel_scale"] is None else float(p["pixel_scale"].value) for p in parts}
     scale = first["pixel_scale"] if len(scales) == 1 and None not in scales else _wcs_pixel_scale(wcs)
-    return Stamps(data, mask=mask, noise=noise, wcs=wcs, meta=meta, unit=first["unit"], pixel_scale=scale,
-                  drop_empty=drop_empty)
+    files = [s for s in sources if isinstance(s, (str, os.PathLike))]
+    if files:  # write_stamps refuses to write over them
+        remember_sources(meta.meta, files)
+    try:
+        return Stamps(data, mask=mask, noise=noise, wcs=wcs, meta=meta, unit=first["unit"], pixel_scale=scale,
+                      drop_empty=drop_empty)
+    except (ValueError, TypeError) as err:  # checked above; what is left still names the source
+        raise ValueError(f"{names}: {err}") from None
+
+
+def _labels(labels, indices, limit: int = 5) -> str:
+    """"HDU 1 of a.fits; HDU 2 of a.fits; ... (3 more)": where the stamps of ``indices`` came from."""
+    said = "; ".join(labels[i] for i in indices[:limit])
+    return said + (f"; ... ({len(indices) - limit} more)" if len(indices) > limit else "")
 
 
 def write_stamps(stamps: Stamps, path, overwrite: bool = False) -> Path:
@@ -643,7 +719,9 @@ def write_stamps(stamps: Stamps, path, overwrite: bool = False) -> Path:
     The cube goes to the primary HDU, then ``MASK``, ``NOISE`` (when there is
     one) and a ``META`` table whose ``wcs_header`` column holds each stamp's
     WCS as header text (see the module docstring). Meta columns must be types
-    that FITS tables hold (numbers, strings, fixed-shape arrays).
+    that FITS tables hold (numbers, strings, fixed-shape arrays). A file the
+    stamps were read from is never written over (a ValueError, even with
+    ``overwrite``): it may still be memory-mapped under them.
 
     Examples
     --------
@@ -657,6 +735,7 @@ def write_stamps(stamps: Stamps, path, overwrite: bool = False) -> Path:
     """
     if not isinstance(stamps, Stamps):
         raise TypeError(f"stamps must be a Stamps collection, got {type(stamps).__name__}")
+    check_not_input(path, read_sources(stamps.meta.meta), argument="path", what="FITS file the stamps were read from")
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
@@ -681,6 +760,7 @@ def write_stamps(stamps: Stamps, path, overwrite: bool = False) -> Path:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # to_header warns about keywords it leaves out (e.g. DATE-OBS fixes)
             meta["wcs_header"] = [w.to_header(relax=True).tostring() if w is not None else "" for w in stamps.wcs]
+    meta.meta.pop(SOURCES_KEY, None)
     try:
         described = json.dumps(dict(meta.meta))
     except TypeError:
@@ -729,8 +809,8 @@ def _large_image(image, wcs, noise, mask):
     else:
         data = image
     data = _float_array(data, "image")
-    if data.ndim != 2:
-        raise ValueError(f"image must be 2-D, got shape {data.shape}")
+    if data.ndim != 2 or 0 in data.shape:
+        raise ValueError(f"image must be 2-D and non-empty, got shape {data.shape}")
     bad = ~np.isfinite(data)
     if mask is not None:
         mask = np.asarray(mask)
@@ -862,6 +942,9 @@ def cut_stamps(image, positions, size, *, wcs=None, noise=None, mask=None, mode:
     shape = _stamp_shape(size, wcs)
     stamps, masks, noises, wcs_list, inside, outside, crossing = [], [], [], [], [], [], []
     for row, (xi, yi) in enumerate(zip(x, y)):
+        if not (-shape[1] <= xi <= data.shape[1] + shape[1] and -shape[0] <= yi <= data.shape[0] + shape[0]):
+            outside.append(row)  # far off: Cutout2D would overflow converting 1e308 to a C long
+            continue
         try:
             cut = Cutout2D(data, (xi, yi), shape, wcs=wcs, mode=mode, fill_value=np.nan, copy=True)
         except NoOverlapError:

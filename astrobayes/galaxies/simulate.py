@@ -25,6 +25,7 @@ from astropy.table import QTable
 
 from astrobayes.inference.priors import JointPrior, Uniform
 
+from .io import _as_pixel_scale
 from .render import PARAMETERS, SersicRenderer, axis_ratio_angle, check_psf, gaussian_psf
 
 __all__ = ["structural_prior", "StampSimulator", "simulate_stamps", "signal_to_noise", "truth_table",
@@ -132,20 +133,17 @@ class StampSimulator:
 
     def __init__(self, shape=(32, 32), psf=None, psf_fwhm: float = 2.5, noise_sigma: float = 1.0,
                  pixel_scale=None, oversample: int = 3, prior: JointPrior | None = None):
-        self.shape = tuple(int(s) for s in shape)
+        if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 2:
+            raise ValueError(f"shape must be the stamp size (H, W) in pixels, got {shape!r}")
+        try:
+            self.shape = tuple(int(s) for s in shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"shape must be the stamp size (H, W) in whole pixels, got {shape!r}") from None
         self.psf = check_psf(psf) if psf is not None else gaussian_psf(psf_fwhm)
         if isinstance(noise_sigma, bool) or not np.isscalar(noise_sigma) or not noise_sigma > 0:
             raise ValueError(f"noise_sigma must be a positive number, got {noise_sigma!r}")
         self.noise_sigma = float(noise_sigma)
-        if pixel_scale is not None:
-            if not isinstance(pixel_scale, u.Quantity):
-                pixel_scale = float(pixel_scale) * u.arcsec / u.pix   # a bare number is arcsec per pixel
-            if pixel_scale.unit.is_equivalent(u.arcsec):
-                pixel_scale = pixel_scale / u.pix
-            if not pixel_scale.unit.is_equivalent(u.arcsec / u.pix) or not pixel_scale.value > 0:
-                raise ValueError(f"pixel_scale must be a positive angle per pixel, got {pixel_scale}")
-            pixel_scale = pixel_scale.to(u.arcsec / u.pix)
-        self.pixel_scale = pixel_scale
+        self.pixel_scale = _as_pixel_scale(pixel_scale)  # a bare number is arcsec per pixel
         if isinstance(oversample, bool) or not isinstance(oversample, (int, np.integer)) or oversample < 1:
             raise ValueError(f"oversample must be a positive integer, got {oversample!r}")
         self.oversample = int(oversample)

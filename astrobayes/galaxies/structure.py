@@ -70,6 +70,11 @@ def _images_and_sigma(stamps, simulator: StampSimulator) -> tuple[np.ndarray, np
     if images.shape[1:] != simulator.shape:
         raise ValueError(f"stamps are {images.shape[1:]} pixels but the model was built for {simulator.shape}; "
                          f"cut stamps of that size (galaxies.cut_stamps)")
+    scale, trained = getattr(stamps, "pixel_scale", None), simulator.pixel_scale
+    if scale is not None and trained is not None and not np.isclose(scale.to_value(trained.unit), trained.value,
+                                                                     rtol=1e-3):
+        raise ValueError(f"the stamps have {scale:.4g} but the model was trained for {trained:.4g}: sizes in pixels "
+                         "would mean different angles; resample the stamps or train a model for their pixel scale")
     mask = getattr(stamps, "mask", None)
     bad = ~np.isfinite(images) if mask is None else (np.asarray(mask) | ~np.isfinite(images))
     if bad.any():

@@ -23,7 +23,7 @@ from astrobayes.core.serialization import load as load_estimator
 from astrobayes.core.validation import as_tensor
 from astrobayes.inference.priors import JointPrior, prior_from_config, prior_to_config
 from astrobayes.inference.simulations import (DENSITY_TYPES, SimulationTrainer, check_density_estimator, read_sidecar,
-                                            write_sidecar)
+                                              sidecar_errors, write_sidecar)
 from astrobayes.inference.sampling import MCMCResult, run_emcee
 
 __all__ = ["DENSITY_TYPES", "NLE", "Likelihood"]
@@ -195,8 +195,10 @@ class Likelihood:
     @classmethod
     def load(cls, path) -> Likelihood:
         """Load a likelihood written by :meth:`save`."""
+        estimator = load_estimator(path)
         sidecar = read_sidecar(path, "likelihood")
-        return cls(load_estimator(path), prior_from_config(sidecar["prior"]))
+        with sidecar_errors(path, "likelihood"):
+            return cls(estimator, prior_from_config(sidecar["prior"]))
 
     def __repr__(self) -> str:
         return f"Likelihood({self.estimator!r}, parameters={self.prior.names})"

@@ -32,7 +32,7 @@ from astrobayes.core.validation import (
 from astrobayes.inference.posterior_mode import refine_mode
 from astrobayes.inference.priors import JointPrior, prior_from_config, prior_to_config
 from astrobayes.inference.simulations import (DENSITY_TYPES, SimulationTrainer, check_density_estimator, read_sidecar,
-                                            write_sidecar)
+                                              sidecar_errors, write_sidecar)
 
 __all__ = ["DENSITY_TYPES", "NPE", "Posterior"]
 
@@ -79,8 +79,10 @@ class Posterior:
         check_density_estimator(estimator, prior)
         if estimator.dims["y_dim"] != prior.ndim:
             raise ValueError(f"estimator models {estimator.dims['y_dim']} parameters but prior has {prior.ndim}")
-        if not 0 <= min_acceptance < 1:
+        if isinstance(min_acceptance, bool) or not 0 <= min_acceptance < 1:
             raise ValueError(f"min_acceptance must be in [0, 1), got {min_acceptance!r}")
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)) or max_rounds < 1:
+            raise ValueError(f"max_rounds must be a positive integer (rejection rounds), got {max_rounds!r}")
         self.estimator, self.prior = estimator, prior
         self.min_acceptance, self.max_rounds = float(min_acceptance), int(max_rounds)
         self.acceptance_rate: float | None = None
@@ -345,9 +347,11 @@ class Posterior:
     @classmethod
     def load(cls, path) -> Posterior:
         """Load a posterior written by :meth:`save`."""
+        estimator = load_estimator(path)
         sidecar = read_sidecar(path, "prior")
-        return cls(load_estimator(path), prior_from_config(sidecar["prior"]),
-                   min_acceptance=sidecar["min_acceptance"], max_rounds=sidecar["max_rounds"])
+        with sidecar_errors(path, "prior"):
+            return cls(estimator, prior_from_config(sidecar["prior"]),
+                       min_acceptance=sidecar["min_acceptance"], max_rounds=sidecar["max_rounds"])
 
     def __repr__(self) -> str:
         return f"Posterior({self.estimator!r}, parameters={self.prior.names})"

@@ -3,19 +3,21 @@ simulations appended so far, and a JSON sidecar for the prior beside the
 saved estimator."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from astrobayes.core.serialization import model_paths
+from astrobayes.core.serialization import ModelFileError, model_paths, read_json
 from astrobayes.core.validation import as_tensor
 from astrobayes.estimators.flows import FLOW_TYPES, ConditionalFlow
 from astrobayes.estimators.mdn import MixtureDensityNetwork
 from astrobayes.inference.priors import JointPrior
 
-__all__ = ["DENSITY_TYPES", "SimulationTrainer", "check_density_estimator", "read_sidecar", "write_sidecar"]
+__all__ = ["DENSITY_TYPES", "SimulationTrainer", "check_density_estimator", "read_sidecar", "sidecar_errors",
+           "write_sidecar"]
 
 DENSITY_TYPES = (*FLOW_TYPES, "mdn")
 
@@ -44,7 +46,22 @@ def read_sidecar(path, kind: str) -> dict:
     sidecar = _sidecar_path(path, kind)
     if not sidecar.exists():
         raise FileNotFoundError(f"{sidecar} (the prior description) is missing")
-    return json.loads(sidecar.read_text())
+    content = read_json(sidecar, f"the {kind} description of a saved model")  # bounded: size and nesting
+    if not isinstance(content, dict):
+        raise ModelFileError(f"{sidecar} is damaged: it must hold a JSON object, got {type(content).__name__}")
+    return content
+
+
+@contextlib.contextmanager
+def sidecar_errors(path, kind: str):
+    """Turn any failure to rebuild something from ``path.<kind>.json`` into a ModelFileError naming that file."""
+    try:
+        yield
+    except ModelFileError:
+        raise
+    except (LookupError, TypeError, ValueError, ArithmeticError, AttributeError) as err:
+        raise ModelFileError(f"{_sidecar_path(path, kind)} is damaged: {type(err).__name__}: "
+                             f"{str(err)[:300]}") from None
 
 
 class SimulationTrainer:

@@ -34,8 +34,8 @@ __all__ = ["ConfigError", "Section", "section_options", "read_config", "parse_ov
 
 #: keyword arguments set by the command line (--seed, --device), never by a file
 CONTROLLED = ("seed", "device", "progress")
-#: training-loop options a ``training=True`` section accepts besides its function's own
-_TRAINING_SKIP = CONTROLLED + ("distributed", "config")
+#: training-loop options a ``training=True`` section accepts besides its function's own (checkpoints: --checkpoint)
+_TRAINING_SKIP = CONTROLLED + ("distributed", "config", "checkpoint", "checkpoint_every", "resume")
 #: type names a configurable annotation may mention (others are objects a TOML file cannot hold)
 _PLAIN_TYPES = {"int", "float", "str", "bool", "None", "tuple", "list", "dict", "Sequence", "Mapping"}
 _UNSET = object()
@@ -143,16 +143,61 @@ def section_options(section: Section) -> dict:
     return options
 
 
+def _short(value) -> str:
+    """A value's repr cut to a readable length, for messages (a hostile file may hold megabytes)."""
+    from astrobayes.core.limits import short_repr
+
+    return short_repr(value)
+
+
+def _depth(value) -> int:
+    """How deeply tables and arrays nest in a parsed TOML value (iterative: no recursion limit)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _parse_toml(text: str, source: str) -> dict:
+    """``tomllib.loads`` with bounds: nesting (MAX_NESTING levels) and no raw parser errors."""
+    from astrobayes.core.limits import MAX_NESTING
+
+    try:
+        tables = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per level of nested arrays / inline tables
+        raise ConfigError(f"{source} nests arrays or tables too deeply to read; the limit is {MAX_NESTING} "
+                          "levels") from None
+    except (tomllib.TOMLDecodeError, ValueError) as err:  # ValueError: an integer of more than 4300 digits
+        raise ConfigError(f"{source} is not valid TOML: {str(err)[:300]}") from None
+    if _depth(tables) > MAX_NESTING:
+        raise ConfigError(f"{source} nests arrays or tables {_depth(tables)} levels deep; the limit is "
+                          f"{MAX_NESTING} (astrobayes.core.limits.MAX_NESTING)")
+    return tables
+
+
 def read_config(path) -> dict:
-    """Read a TOML file; a ValueError names the file and the line of a syntax error."""
+    """Read a TOML file; a ValueError names the file and the line of a syntax error.
+
+    The file is read with bounds: at most :data:`~astrobayes.core.limits.MAX_TOML_BYTES` (the default
+    configurations are about 2 kB) and :data:`~astrobayes.core.limits.MAX_NESTING` levels of arrays and tables.
+    """
+    from astrobayes.core.limits import MAX_TOML_BYTES
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"the configuration file {path} does not exist")
+    size = path.stat().st_size
+    if size > MAX_TOML_BYTES:
+        raise ConfigError(f"{path} is {size:,} bytes, above the {MAX_TOML_BYTES:,}-byte limit for a configuration "
+                          "(the defaults, --print-config, are about 2 kB): is it the right file?")
     try:
-        with open(path, "rb") as handle:  # TOML is UTF-8 whatever the locale
-            return tomllib.load(handle)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+        text = path.read_bytes().decode("utf-8")  # TOML is UTF-8 whatever the locale
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return _parse_toml(text, str(path))
 
 
 def parse_override(text: str) -> tuple[str, str, object]:
@@ -171,8 +216,15 @@ def parse_override(text: str) -> tuple[str, str, object]:
         raise ConfigError(f"--set takes SECTION.KEY=VALUE (e.g. train.epochs=5), got {text!r}")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, ValueError):  # not a TOML value (ValueError: an integer of >4300 digits)
         value = raw.strip()
+    except RecursionError:
+        raise ConfigError(f"--set {name.strip()}: the value nests arrays or tables too deeply to read") from None
+    from astrobayes.core.limits import MAX_NESTING
+
+    if _depth(value) > MAX_NESTING:
+        raise ConfigError(f"--set {name.strip()}: the value nests arrays or tables {_depth(value)} levels deep; "
+                          f"the limit is {MAX_NESTING}")
     return section, key.strip(), value
 
 
@@ -239,9 +291,11 @@ def _quantity(where: str, value, example: str):
     try:
         quantity = u.Quantity(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be a quantity with a unit, e.g. {example}, got {value!r}") from None
+        raise ConfigError(f"{where} must be a quantity with a unit, e.g. {example}, got {_short(value)}") from None
+    if not quantity.isscalar:  # astropy reads "[1, 2] Mpc" as an array
+        raise ConfigError(f"{where} must be a single quantity with a unit, e.g. {example}, got {_short(value)}")
     if not math.isfinite(float(quantity.value)):
-        raise ConfigError(f"{where} must be finite, got {value!r}")
+        raise ConfigError(f"{where} must be finite, got {_short(value)}")
     return quantity
 
 
@@ -251,16 +305,16 @@ def _by_hint(where: str, hint, value, default=None):
         if hint.number and not isinstance(value, str):
             return _by_hint(where, float, value)
         if not isinstance(value, str):
-            raise ConfigError(f"{where} must be {_describe(hint)} (a bare number has no unit), got {value!r}")
+            raise ConfigError(f"{where} must be {_describe(hint)} (a bare number has no unit), got {_short(value)}")
         quantity = _quantity(where, value, hint.example)
         if hint.unit is None:
             return quantity
         try:
             return quantity.to(hint.unit)
         except Exception:  # astropy's UnitConversionError
-            raise ConfigError(f"{where} must be {_describe(hint)}, got {value!r}") from None
+            raise ConfigError(f"{where} must be {_describe(hint)}, got {_short(value)}") from None
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    bad = ConfigError(f"{where} must be {_describe(hint)}, got {value!r}")
+    bad = ConfigError(f"{where} must be {_describe(hint)}, got {_short(value)}")
     if origin in (Union, types.UnionType):
         for member in args:
             if member is type(None):
@@ -279,9 +333,15 @@ def _by_hint(where: str, hint, value, default=None):
             raise bad
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        return float(value)
+        try:
+            number = float(value)  # an integer beyond 1.8e308 overflows: not a usable number either
+        except OverflowError:
+            raise bad from None
+        if not math.isfinite(number):
+            raise bad
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise bad
@@ -294,7 +354,7 @@ def _by_hint(where: str, hint, value, default=None):
             return tuple(value) if element_hint is None else _by_hint(where, element_hint, value)
         if origin is tuple and args[-1] is not Ellipsis:
             if len(value) != len(args):
-                raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
+                raise ConfigError(f"{where} must be a list of {len(args)} values, got {_short(value)}")
             return tuple(_by_hint(f"{where}[{i}]", a, v) for i, (a, v) in enumerate(zip(args, value)))
         return tuple(_by_hint(f"{where}[{i}]", args[0], v) for i, v in enumerate(value))
     if origin in (dict, collections.abc.Mapping):
@@ -343,7 +403,7 @@ def resolve_config(sections: list[Section], config: dict | None = None, override
         if name not in by_name:
             raise ConfigError(f"unknown section [{name}]; the sections are {', '.join(by_name)}")
         if not isinstance(config[name], dict):
-            raise ConfigError(f"{name} must be a table [{name}] of options, got {config[name]!r}")
+            raise ConfigError(f"{name} must be a table [{name}] of options, got {_short(config[name])}")
     for section in sections:
         options, hints = section_options(section), section_hints(section)
         given = config.get(section.name, {})

@@ -134,6 +134,29 @@ def _training_loop(config: dict, section: str) -> None:
         raise ConfigError(f"[{section}] {err}") from None
 
 
+def _check_network(section: str, build: Callable[[], object]) -> None:
+    """Build a section's network templates with small stand-in inputs, to refuse absurd sizes before any work.
+
+    ``build`` runs under :func:`~astrobayes.core.limits.network_size_guard`; the networks the recipe trains
+    later are at least this large, so a width that would need terabytes is a ConfigError now, not a failed
+    allocation after the simulations.
+    """
+    from astrobayes.core.limits import network_size_guard
+
+    try:
+        with network_size_guard("the configured network"):
+            build()
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[{section}] {err}") from None
+
+
+def _stand_in(estimator, y_dim: int, x_shape) -> None:
+    """Build ``estimator``'s network for inputs of per-object shape ``x_shape`` and ``y_dim`` targets."""
+    estimator.dims = {"x_shape": list(x_shape), "x_features": int(x_shape[0]), "x_masked": False, "y_dim": y_dim,
+                      "n_classes": y_dim}
+    estimator._build()
+
+
 def _check_supernovae(config: dict) -> None:
     from astrobayes.supernovae import ESTIMATORS, TASKS
 
@@ -147,6 +170,18 @@ def _check_supernovae(config: dict) -> None:
     _choice(config, "train", "estimator", ESTIMATORS)
     _choice(config, "train", "cell", ("lstm", "gru"))
     _at_least(config, "train", "epochs", 1)
+    _at_least(config, "train", "hidden_size", 1)
+    _at_least(config, "train", "num_layers", 1)
+
+    def networks():
+        from astrobayes.estimators import Classifier, RNNEmbedding
+
+        train = config["train"]
+        embedding = RNNEmbedding(in_channels=1, output_dim=2 * train["hidden_size"], hidden_size=train["hidden_size"],
+                                 cell=train["cell"], bidirectional=train["bidirectional"], num_layers=train["num_layers"])
+        Classifier(hidden=tuple(train["head"]), n_classes=2, embedding=embedding)
+
+    _check_network("train", networks)
 
 
 def _check_clusters(config: dict) -> None:
@@ -157,6 +192,18 @@ def _check_clusters(config: dict) -> None:
     _choice(config, "train", "estimator", ESTIMATORS)
     _choice(config, "train", "inputs", INPUTS, optional=True)
     _at_least(config, "train", "epochs", 1)
+    _at_least(config, "train", "n_components", 1)
+
+    def networks():
+        from astrobayes.clusters.model import _estimator
+        from astrobayes.estimators import DeepEnsemble, MCDropout
+
+        train = config["train"]
+        template = _estimator(train["estimator"], train["inputs"] or "features", tuple(train["hidden"]),
+                              train["n_components"], train["n_members"])
+        _stand_in(template.estimator if isinstance(template, (DeepEnsemble, MCDropout)) else template, 1, (1,))
+
+    _check_network("train", networks)
 
 
 def _check_galaxies(config: dict) -> None:
@@ -169,9 +216,22 @@ def _check_galaxies(config: dict) -> None:
     _choice(config, "train", "density", tuple(DENSITY_TYPES))
     _training_loop(config, "train")
     try:
-        StampSimulator(**config["simulator"])
+        simulator = StampSimulator(**config["simulator"])
     except (TypeError, ValueError) as err:
         raise ConfigError(f"[simulator] {err}") from None
+
+    def networks():
+        from astrobayes.estimators import CNNEmbedding
+        from astrobayes.inference import NPE
+
+        train = config["train"]
+        embedding = CNNEmbedding(1, output_dim=train["embedding_dim"], channels=(16, 32, 64), pooling="flatten",
+                                 input_size=simulator.shape)
+        npe = NPE(simulator.prior, density=train["density"], embedding=embedding, n_transforms=train["n_transforms"],
+                  hidden_features=train["hidden_features"])  # as train_structure_posterior builds it
+        _stand_in(npe.estimator, len(simulator.prior.names), (1, *simulator.shape))
+
+    _check_network("train", networks)
 
 
 def _check_shear(config: dict) -> None:
@@ -192,6 +252,13 @@ def _check_shear(config: dict) -> None:
 def _check_stars(config: dict) -> None:
     _at_least(config, "test", "n_grid", 2)
     _training_loop(config, "train")
+
+    def networks():
+        from astrobayes.estimators import Regressor
+
+        _stand_in(Regressor(hidden=tuple(config["train"]["hidden"])), 2, (2,))
+
+    _check_network("train", networks)
 
 
 # ------------------------------------------------------------------ supernovae

@@ -108,8 +108,57 @@ def _plain(value):
     return value
 
 
+#: the catalogues shipped with the package, which recipes may read (e.g. the SNPhotCC lightcurves)
+SHIPPED_DATA = Path(__file__).resolve().parents[2] / "catalogs"
+
+
+def _check_not_inputs(output: Path, config) -> None:
+    """Refuse (ConfigError) an output any of whose files would replace the configuration or shipped data."""
+    from astrobayes.core.paths import check_not_input
+
+    inputs = {"configuration": [config] if isinstance(config, (str, os.PathLike)) else [],
+              "shipped data": [SHIPPED_DATA]}
+    for path in output_paths(output):
+        for what, files in inputs.items():
+            try:
+                check_not_input(path, files, argument="--output" if path == output else "--output's file",
+                                what=what)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+
+
+def _check_checkpoint(folder, resume: bool, output: Path, config) -> Path | None:
+    """The checkpoint folder, refused before any work where it would clash with the model, its folder or the
+    configuration, hold another run's checkpoints (without ``resume``) or be missing (with it)."""
+    if folder is None:
+        if resume:
+            raise ConfigError("--resume needs --checkpoint DIR, the folder of the interrupted run's checkpoints")
+        return None
+    try:
+        os.fsencode(folder)
+    except (TypeError, UnicodeError):
+        raise ConfigError(f"--checkpoint {folder!r} cannot be a folder name on this system; choose another") from None
+    folder = Path(folder).expanduser()
+    taken = {p.resolve(): f"the model file {p}" for p in output_paths(output)}
+    taken[output.parent.resolve()] = f"the model's folder {output.parent}"
+    if isinstance(config, (str, os.PathLike)):
+        taken[Path(config).expanduser().resolve()] = f"the configuration {config}"
+    if folder.resolve() in taken:
+        raise ConfigError(f"--checkpoint {folder} is {taken[folder.resolve()]}; give the checkpoints a folder of "
+                          f"their own, e.g. {output}.checkpoints")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--checkpoint {folder} is a file; give a folder")
+    if resume and not folder.is_dir():
+        raise FileNotFoundError(f"--resume: the checkpoint folder {folder} does not exist")
+    if not resume and folder.is_dir() and any(folder.glob("fit*.json")):
+        raise FileExistsError(f"{folder} holds the checkpoints of an earlier run; pass --resume to continue it, "
+                              "or delete them to start again")
+    return folder
+
+
 def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 0, device: str = "auto",
-                 overwrite: bool = False, progress: bool | None = None, log=print, command: str | None = None) -> dict:
+                 overwrite: bool = False, progress: bool | None = None, log=print, command: str | None = None,
+                 checkpoint=None, resume: bool = False) -> dict:
     """Train the model of one domain from a configuration; write it, a JSON report and a loss plot.
 
     Parameters
@@ -129,6 +178,15 @@ def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 
     overwrite : bool
         Replace an existing model at ``output``; otherwise a FileExistsError
         is raised before any work.
+    checkpoint : path, optional
+        A folder for the checkpoints of every training run of the recipe
+        (:func:`~astrobayes.estimators.checkpointing`); SIGINT or SIGTERM then
+        stops training at the end of an epoch with
+        :class:`~astrobayes.estimators.TrainingInterrupted`, leaving them there.
+    resume : bool
+        Continue from the checkpoints in ``checkpoint``: with the same
+        configuration, seed and device the model is bit-identical (on the CPU)
+        to that of an uninterrupted run.
 
     Returns
     -------
@@ -141,7 +199,8 @@ def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 
         For a bad configuration: unknown key, wrong type, a value outside its
         choices (a ValueError).
     FileExistsError, FileNotFoundError
-        For an existing output without ``overwrite`` or a missing output folder.
+        For an existing output without ``overwrite`` or a missing output folder;
+        for checkpoints of an earlier run without ``resume``, or none with it.
         All of these are raised before any work.
 
     Notes
@@ -158,9 +217,12 @@ def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 
     rec = recipe(domain)
     tables = read_config(config) if isinstance(config, (str, os.PathLike)) else (config or {})
     resolved = resolve_config(rec.sections, tables, overrides)
-    output = Path(output)
+    output = Path(output).expanduser()
     if output.suffix in (".json", ".safetensors"):
         raise ConfigError(f"--output is the model's path stem (e.g. models/{output.stem}), got {output}")
+    if output.name in ("", ".", ".."):
+        raise ConfigError(f"--output {str(output)!r} does not name the model; give it a name, e.g. {domain}_model")
+    _check_not_inputs(output, config)
     if not output.parent.is_dir():
         raise FileNotFoundError(f"the output folder {output.parent} does not exist")
     existing = [p for p in output_paths(output) if p.exists()]
@@ -170,12 +232,19 @@ def train_domain(domain: str, output, *, config=None, overrides=(), seed: int = 
         raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
     if rec.check is not None:
         rec.check(resolved)
+    checkpoint = _check_checkpoint(checkpoint, resume, output, config)
 
     ctx = Context(seed=seed, device=device, progress=progress, log=log)
     for line in changed_settings(rec.sections, resolved):
         log(f"setting {line}")
     start = time.perf_counter()
-    trained = rec.run(resolved, ctx)
+    if checkpoint is None:
+        trained = rec.run(resolved, ctx)
+    else:
+        from astrobayes.estimators import checkpointing
+
+        with checkpointing(checkpoint, resume=resume):
+            trained = rec.run(resolved, ctx)
     seconds = time.perf_counter() - start
 
     from astrobayes import __version__

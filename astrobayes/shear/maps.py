@@ -38,6 +38,9 @@ import healpy as hp
 import numpy as np
 from astropy.io import fits
 
+from astrobayes.core.fitsfiles import reading_fits
+from astrobayes.core.paths import check_not_input, read_sources, remember_sources
+
 __all__ = ["ShearMap", "read_maps", "write_maps", "catalog_to_maps", "MAP_FIELDS", "PIXEL_FIELDS"]
 
 #: signal maps; hp.UNSEEN in one of them marks an unobserved pixel in files
@@ -48,8 +51,51 @@ _COORDS = ("C", "G", "E")
 
 
 def _implied_nside(npix: int) -> str:
+    """"nside 4" for 192 pixels; for a length that is no HEALPix size, the nearest sizes that are."""
     nside = (npix / 12) ** 0.5
-    return f"nside {int(nside)}" if nside.is_integer() and nside >= 1 else "no nside: not 12·nside²"
+    if nside.is_integer() and hp.isnsideok(int(nside), nest=True):
+        return f"nside {int(nside)}"
+    below = 2 ** max(0, math.floor(math.log2(max(nside, 1.0))))
+    near = [f"{12 * n * n} (nside {n})" for n in (below, 2 * below) if 12 * n * n != npix]
+    return f"no nside: not 12·nside² with nside a power of 2; the nearest HEALPix sizes are {' and '.join(near)}"
+
+
+def _is_healpix_size(npix: int) -> bool:
+    """True for 12·nside² with nside a power of 2 (the sizes both orderings allow)."""
+    return bool(hp.isnpixok(npix)) and npix > 0 and hp.isnsideok(hp.npix2nside(npix), nest=True)
+
+
+#: largest |value| of a κ or γ map accepted: squares of larger ones, summed over pixels, overflow float64
+_LARGEST_VALUE = 1e100
+
+
+def _check_magnitude(values: np.ndarray, name: str) -> None:
+    """Refuse values whose power overflows float64 (the transforms would return NaN without an error)."""
+    largest = float(np.abs(values).max(initial=0.0))
+    if largest > _LARGEST_VALUE:
+        raise ValueError(f"{name} has values up to {largest:.3g}: convergence and shear are dimensionless "
+                         f"(|κ| ≲ 1); values above {_LARGEST_VALUE:.0e} overflow the band powers — are the maps in other units?")
+
+
+def _map_nside(values: np.ndarray, name: str) -> int:
+    """The nside of maps (..., npix), or a ValueError that blames ``name``'s length and gives the nearest sizes."""
+    if values.ndim == 0:
+        raise ValueError(f"{name} must be a map (..., npix), got a scalar")
+    npix = values.shape[-1]
+    if not _is_healpix_size(npix):
+        raise ValueError(f"{name} has {npix} pixels along its last axis, {_implied_nside(npix)}")
+    return int(hp.npix2nside(npix))
+
+
+def _check_map_memory(nside: int, n_maps: int, argument: str = "nside") -> None:
+    """Refuse, before allocating, ``n_maps`` float64 maps at ``nside`` that would not fit in this machine's memory."""
+    from astrobayes.core.limits import memory_bytes
+
+    needed, memory = 8 * n_maps * 12 * nside ** 2, memory_bytes()
+    if memory is not None and needed > memory:
+        raise ValueError(f"{argument}={nside} needs about {needed / 2**30:.3g} GiB for {n_maps} maps of "
+                         f"{12 * nside ** 2:,} pixels, more than this machine's {memory / 2**30:.3g} GiB: use a "
+                         "smaller nside")
 
 
 def _check_nside(nside) -> int:
@@ -58,10 +104,15 @@ def _check_nside(nside) -> int:
     return int(nside)
 
 
-def _as_mask(mask, npix: int, name: str = "mask") -> np.ndarray:
+def _as_mask(mask, npix: int, name: str = "mask", grid: str = "the maps have") -> np.ndarray:
+    """A boolean footprint (npix,); ``grid`` says what fixes npix, for the message when the mask's length differs."""
     array = np.asarray(mask)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one footprint of shape ({npix},), got shape {array.shape}")
     if array.shape != (npix,):
-        raise ValueError(f"{name} must have shape ({npix},), got {array.shape}")
+        said = f"{npix}" if "nside" in grid else f"{npix} (nside {hp.npix2nside(npix)})"
+        raise ValueError(f"{name} has {array.size} pixels ({_implied_nside(array.size)}) but {grid} {said}: the "
+                         "mask and the maps must be on one grid (hp.ud_grade one of them)")
     if array.dtype != bool:
         if array.dtype.kind not in "biuf" or not np.isin(array, (0, 1)).all():
             raise ValueError(f"{name} must be boolean (True = observed) or 0/1, got dtype {array.dtype}")
@@ -122,6 +173,8 @@ class ShearMap:
         for name in MAP_FIELDS + PIXEL_FIELDS:
             if getattr(self, name) is None:
                 continue
+            if name in MAP_FIELDS and np.asarray(getattr(self, name)).dtype == bool:
+                raise TypeError(f"{name} is a boolean array: is it the footprint? Pass it as mask=")
             try:
                 arrays[name] = np.array(getattr(self, name), dtype=np.float64)
             except (TypeError, ValueError):
@@ -129,10 +182,7 @@ class ShearMap:
             if arrays[name].ndim == 0:
                 raise ValueError(f"{name} must be a map (..., npix), got a scalar")
         if self.nside is None:
-            npix = next(iter(arrays.values())).shape[-1]
-            if not hp.isnpixok(npix):
-                raise ValueError(f"{next(iter(arrays))} has {npix} pixels, {_implied_nside(npix)}")
-            self.nside = hp.npix2nside(npix)
+            self.nside = _map_nside(*next((a, n) for n, a in arrays.items()))
         self.nside = _check_nside(self.nside)
         npix = 12 * self.nside ** 2
         for name, array in arrays.items():
@@ -198,6 +248,7 @@ class ShearMap:
         [2.0, 5.5]
         """
         nside = _check_nside(nside)
+        _check_map_memory(nside, 2 * len(self.fields) + 2)  # the new maps and their reordered copies
         nested = self.to_nest()
         if nside == self.nside:
             out = nested
@@ -259,6 +310,49 @@ def _ordering(header, path: str) -> bool | None:
     return None
 
 
+def _read_map_file(path: str, hdu: int, wanted, nest) -> dict:
+    """One HEALPix FITS table: its ORDERING, COORDSYS, NSIDE and the columns ``wanted`` (default: by name)."""
+    known = MAP_FIELDS + PIXEL_FIELDS + ("mask",)
+    with fits.open(path, memmap=False) as hdul:
+        if hdu >= len(hdul):
+            raise ValueError(f"hdu={hdu} but {path} has only HDU(s) 0 to {len(hdul) - 1} (a HEALPix map is a binary "
+                             "table, usually HDU 1: is the file truncated?)")
+        if not isinstance(hdul[hdu], fits.BinTableHDU):
+            kind = type(hdul[hdu]).__name__
+            kind = "a damaged or unrecognised HDU" if kind.startswith("_") else f"a {kind}"
+            raise ValueError(f"HDU {hdu} of {path} is {kind}, not the binary table of a HEALPix map (pass hdu= to "
+                             "choose another)")
+        header = hdul[hdu].header
+        names = [str(name).strip().lower() for name in hdul[hdu].columns.names]
+        rows = int(header.get("NAXIS2", 0))  # sizes from the header: the data are read once, by hp.read_map
+        sizes = {rows * int(column.format.repeat) for column in hdul[hdu].columns}
+    names = [n for n in names if n != "pixel"]  # the index column of a partial-sky file
+    if wanted is None:
+        wanted = names
+        if any(n not in known for n in names) or len(set(names)) != len(names):
+            raise ValueError(f"{path}: columns {names} are not all ShearMap fields; pass fields= to name them")
+    if not names:
+        raise ValueError(f"{path} has no map column")
+    if len(wanted) > len(names):
+        raise ValueError(f"{path} has {len(names)} column(s), fewer than the fields {wanted}")
+    npix = max(sizes)
+    if len(sizes) > 1 or not _is_healpix_size(npix):
+        said = f"{npix} pixels" if len(sizes) == 1 else f"{sorted(sizes)} values in different columns"
+        raise ValueError(f"{path}: not a full-sky HEALPix map: its columns hold {said} ({_implied_nside(npix)})")
+    said_nside = header.get("NSIDE")
+    if said_nside is not None and said_nside != hp.npix2nside(npix):
+        raise ValueError(f"{path}: the header says NSIDE = {said_nside!r} but its columns hold {npix} pixels "
+                         f"({_implied_nside(npix)}); the file is damaged or was written wrongly")
+    ordering = _ordering(header, path)
+    if ordering is None and nest is None:
+        raise ValueError(f"{path} has no ORDERING keyword: pass nest=True or nest=False to say which it is")
+    system = str(header.get("COORDSYS", "")).strip().upper()[:1]
+    values = hp.read_map(path, field=tuple(range(len(wanted))), hdu=hdu, nest=None, dtype=np.float64)
+    return {"path": path, "ORDERING": ordering, "COORDSYS": {"Q": "C"}.get(system, system) or None,
+            "NSIDE": hp.npix2nside(np.atleast_2d(values).shape[-1]),
+            "columns": dict(zip(wanted, np.atleast_2d(values)))}
+
+
 def read_maps(path_or_paths, fields=None, hdu: int = 1, *, nest: bool | None = None,
               coord: str | None = None) -> ShearMap:
     """Read HEALPix FITS maps (``hp.read_map``) into a :class:`ShearMap`, checking their headers.
@@ -296,6 +390,15 @@ def read_maps(path_or_paths, fields=None, hdu: int = 1, *, nest: bool | None = N
     paths = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
     if not paths:
         raise ValueError("no file given")
+    bad = [p for p in paths if not isinstance(p, (str, os.PathLike))]
+    if bad:
+        raise TypeError(f"path_or_paths must be a path or a sequence of paths, got {type(bad[0]).__name__}")
+    if isinstance(hdu, bool) or not isinstance(hdu, (int, np.integer)) or hdu < 0:
+        raise TypeError(f"hdu must be the index (>= 0) of the binary-table HDU, got {hdu!r}")
+    if nest is not None and not isinstance(nest, (bool, np.bool_)):
+        raise TypeError(f"nest must be True, False or None, got {nest!r}")
+    if coord is not None and (not isinstance(coord, str) or coord.upper() not in _COORDS):
+        raise ValueError(f"coord must be one of {_COORDS} or None, got {coord!r}")
     known = MAP_FIELDS + PIXEL_FIELDS + ("mask",)
     if fields is not None:
         fields = [fields] if isinstance(fields, str) else list(fields)
@@ -307,30 +410,11 @@ def read_maps(path_or_paths, fields=None, hdu: int = 1, *, nest: bool | None = N
     for k, path in enumerate(map(str, paths)):
         if not Path(path).exists():
             raise FileNotFoundError(f"no map file at {path!r}")
-        header = fits.getheader(path, hdu)
-        names = [str(header.get(f"TTYPE{i}", "")).strip().lower() for i in range(1, header.get("TFIELDS", 0) + 1)]
-        names = [n for n in names if n != "pixel"]  # the index column of a partial-sky file
-        if fields is None:
-            wanted = names
-            if any(n not in known for n in names) or len(set(names)) != len(names):
-                raise ValueError(f"{path}: columns {names} are not all ShearMap fields; pass fields= to name them")
-        else:
-            wanted = fields if len(paths) == 1 else [fields[k]]
-        if len(wanted) > len(names):
-            raise ValueError(f"{path} has {len(names)} column(s), fewer than the fields {wanted}")
-        ordering = _ordering(header, path)
-        if ordering is None and nest is None:
-            raise ValueError(f"{path} has no ORDERING keyword: pass nest=True or nest=False to say which it is")
-        system = str(header.get("COORDSYS", "")).strip().upper()[:1]
-        try:
-            values = hp.read_map(path, field=tuple(range(len(wanted))), hdu=hdu, nest=None, dtype=np.float64)
-        except ValueError as err:
-            size = np.size(fits.getdata(path, hdu).field(0))
-            raise ValueError(f"{path}: not a HEALPix map ({err}); its first column has {size} pixels "
-                             f"({_implied_nside(size)})") from None
-        files.append({"path": path, "ORDERING": ordering, "COORDSYS": {"Q": "C"}.get(system, system) or None,
-                      "NSIDE": hp.npix2nside(np.atleast_2d(values).shape[-1]),
-                      "columns": dict(zip(wanted, np.atleast_2d(values)))})
+        if Path(path).is_dir():
+            raise ValueError(f"{path!r} is a folder, not a HEALPix FITS file")
+        wanted = None if fields is None else fields if len(paths) == 1 else [fields[k]]
+        with reading_fits(path, "HEALPix FITS file"):
+            files.append(_read_map_file(path, hdu, wanted, nest))
     for key in ("ORDERING", "COORDSYS", "NSIDE"):
         said = [f for f in files if f[key] is not None]
         other = next((f for f in said if f[key] != said[0][key]), None)
@@ -360,7 +444,12 @@ def read_maps(path_or_paths, fields=None, hdu: int = 1, *, nest: bool | None = N
             elif name in MAP_FIELDS:
                 observed &= ~unseen
     maps = {n: v for n, v in columns.items() if n != "mask"}
-    return ShearMap(mask=observed, nside=nside, nest=target, coord=(coord or file_coord or "C").upper(), **maps)
+    try:
+        return ShearMap(mask=observed, nside=nside, nest=target, coord=(coord or file_coord or "C").upper(),
+                        meta=remember_sources({}, [f["path"] for f in files]), **maps)  # write_maps won't write over them
+    except ValueError as err:  # e.g. NaN in an observed pixel: say which file(s), and how unobserved ones are marked
+        raise ValueError(f"{', '.join(f['path'] for f in files)}: {err} (unobserved pixels are marked with "
+                         "hp.UNSEEN or 0 in a MASK column)") from None
 
 
 def write_maps(path, shear_map: ShearMap, overwrite: bool = False) -> None:
@@ -380,6 +469,7 @@ def write_maps(path, shear_map: ShearMap, overwrite: bool = False) -> None:
     """
     if not isinstance(shear_map, ShearMap):
         raise TypeError(f"shear_map must be a ShearMap, got {type(shear_map).__name__}")
+    check_not_input(path, read_sources(shear_map.meta), argument="path", what="map file the maps were read from")
     names = shear_map.fields
     stacked = [n for n in names if getattr(shear_map, n).ndim != 1]
     if stacked:
@@ -446,6 +536,7 @@ def catalog_to_maps(catalog, nside: int, *, ra: str = "ra", dec: str = "dec", e1
     from astrobayes.core.tables import read_table
 
     nside = _check_nside(nside)
+    _check_map_memory(nside, 10)  # counts, weights, Σw², Σwe₁, Σwe₂ and the ShearMap's copies
     table, described = read_table(catalog, None)
     values = {}
     for argument, name in (("ra", ra), ("dec", dec), ("e1", e1), ("e2", e2)) + ((("weight", weight),) if weight

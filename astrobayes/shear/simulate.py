@@ -34,7 +34,7 @@ import astropy.units as u
 import healpy as hp
 import numpy as np
 
-from .maps import ShearMap, _as_mask, _check_nside
+from .maps import ShearMap, _as_mask, _check_magnitude, _check_nside, _map_nside
 
 __all__ = ["DEFAULT_SHIFT", "gaussian_alm", "gaussian_kappa_map", "lognormal_kappa_map", "lognormal_to_gaussian_cl",
            "gaussian_to_lognormal_cl", "kappa_to_shear", "shear_to_kappa", "shape_noise_sigma", "survey_mask",
@@ -217,11 +217,16 @@ def kappa_to_shear(kappa, lmax: int | None = None, *, nest: bool = False, tol: f
     >>> g1.shape, float(abs(g2).max())
     ((192,), 0.0)
     """
-    kappa = _ring(np.asarray(kappa, dtype=np.float64), nest)
-    nside = hp.npix2nside(kappa.shape[-1])
+    kappa = np.asarray(kappa, dtype=np.float64)
+    nside = _map_nside(kappa, "kappa")
+    if not np.isfinite(kappa).all():
+        raise ValueError("kappa has NaN or inf pixels; set unobserved pixels to 0 (the transform needs every pixel)")
+    _check_magnitude(kappa, "kappa")
+    kappa = _ring(kappa, nest)
     lmax = 2 * nside if lmax is None else int(lmax)
     with np.errstate(invalid="ignore", divide="ignore"):  # healpy's residual ratio for an all-zero map
-        klm = np.atleast_2d(hp.map2alm_lsq(kappa, lmax, lmax, pol=False, tol=tol, maxiter=maxiter)[0])
+        klm = np.atleast_2d(hp.map2alm_lsq(kappa.reshape(-1, kappa.shape[-1]), lmax, lmax, pol=False, tol=tol,
+                                           maxiter=maxiter)[0])
     gamma = np.array([hp.alm2map_spin([hp.almxfl(a, -_shear_factor(lmax)), 0 * a], nside, 2, lmax) for a in klm])
     gamma = _nest(gamma.reshape(kappa.shape[:-1] + (2, -1)), nest)
     return gamma[..., 0, :], gamma[..., 1, :]
@@ -242,14 +247,20 @@ def shear_to_kappa(gamma1, gamma2, lmax: int | None = None, *, mask=None, nest: 
     >>> float(abs(kappa).max())
     0.0
     """
-    gamma = _ring(np.array([gamma1, gamma2], dtype=np.float64), nest)
-    if gamma.ndim != 2:
+    if np.ndim(gamma1) != 1 or np.shape(gamma1) != np.shape(gamma2):
         raise ValueError(f"gamma1 and gamma2 must be single maps (npix,) of one shape, got {np.shape(gamma1)}, "
                          f"{np.shape(gamma2)}")
-    nside = hp.npix2nside(gamma.shape[-1])
+    gamma = np.array([gamma1, gamma2], dtype=np.float64)
+    nside = _map_nside(gamma[0], "gamma1")
     lmax = 2 * nside if lmax is None else int(lmax)
-    observed = np.ones(gamma.shape[-1], bool) if mask is None else _ring(_as_mask(mask, gamma.shape[-1]), nest)
+    observed = np.ones(gamma.shape[-1], bool) if mask is None else _as_mask(mask, gamma.shape[-1],
+                                                                             grid="gamma1 and gamma2 have")
     gamma[:, ~observed] = 0.0
+    if not np.isfinite(gamma).all() or np.isclose(gamma, hp.UNSEEN, rtol=1e-5, atol=0).any():
+        raise ValueError("gamma1 or gamma2 has NaN, inf or hp.UNSEEN in observed pixels; pass mask= without them "
+                         "(True = observed)")
+    _check_magnitude(gamma, "gamma1 or gamma2")
+    gamma, observed = _ring(gamma, nest), _ring(observed, nest)
     with np.errstate(invalid="ignore", divide="ignore"):  # healpy's residual ratio for an all-zero map
         alm = hp.map2alm_lsq(np.array([np.zeros_like(gamma[0]), *gamma]), lmax, lmax, pol=True, tol=tol,
                              maxiter=maxiter)[0]
@@ -379,7 +390,8 @@ class ShearSimulator:
         self.nest, self.coord = bool(nest), str(coord).upper()
         if self.coord not in ("C", "G", "E"):
             raise ValueError(f"coord must be 'C', 'G' or 'E', got {coord!r}")
-        self.mask = np.ones(self.npix, bool) if mask is None else _as_mask(mask, self.npix)
+        self.mask = np.ones(self.npix, bool) if mask is None else _as_mask(mask, self.npix,
+                                                                           grid=f"nside={self.nside} needs")
         if not self.mask.any():
             raise ValueError("all-masked map: the mask has no observed pixel")
         self._mask_ring = _ring(self.mask, self.nest)

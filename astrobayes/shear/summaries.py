@@ -19,6 +19,8 @@ import healpy as hp
 import numpy as np
 from scipy.special import erf, erfc
 
+from .maps import _as_mask, _check_magnitude, _map_nside
+
 __all__ = ["BandPowers", "MinkowskiFunctionals", "Summaries", "ell_bins", "pseudo_cl", "find_peaks", "peak_counts",
            "minkowski_functionals", "gaussian_minkowski", "summary_statistics"]
 
@@ -67,24 +69,30 @@ def _prepare(maps, mask, nest: bool, name: str = "maps", spin: int = 0):
     """Flatten to (n, [2,] npix) RING maps with masked pixels zeroed; return maps, mask, nside, leading shape."""
     if hasattr(maps, "unit"):
         raise TypeError(f"{name} is an astropy Quantity; pass plain (dimensionless) values")
-    arr = np.array(maps, dtype=float)
+    if np.asarray(maps).dtype == bool:
+        raise TypeError(f"{name} is a boolean array: is it the mask? Pass the maps first, then mask=")
+    try:
+        arr = np.array(maps, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a numeric array (..., npix), got {type(maps).__name__}") from None
     core = 1 if spin == 0 else 2
     if arr.ndim < core or (spin == 2 and arr.shape[-2] != 2):
         want = "(..., npix)" if spin == 0 else "(..., 2, npix) holding γ₁, γ₂"
         raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
     npix = arr.shape[-1]
-    if not hp.isnpixok(npix):
-        raise ValueError(f"{name} has {npix} pixels along its last axis, not a HEALPix size 12·nside²")
-    nside = hp.npix2nside(npix)
+    nside = _map_nside(arr, name)
     lead = arr.shape[:arr.ndim - core]
     arr = arr.reshape((-1,) + arr.shape[arr.ndim - core:])
     if mask is None:
         observed = np.ones(npix, bool)
     else:
         observed = np.asarray(mask)
-        if observed.dtype != bool or observed.shape != (npix,):
-            raise ValueError(f"mask must be a boolean array of shape ({npix},) (True = observed), got "
-                             f"{observed.dtype} {observed.shape}")
+        if observed.shape != (npix,):
+            _as_mask(observed, npix, grid=f"{name} has")  # raises, saying which grid each is on
+        if observed.dtype != bool:
+            hint = " (is it a map? the maps come first: (maps, mask))" if observed.dtype.kind == "f" and \
+                not np.isin(observed, (0, 1)).all() else " (use mask.astype(bool) for 0/1 values)"
+            raise ValueError(f"mask must be a boolean array (True = observed), got dtype {observed.dtype}{hint}")
         if not observed.any():
             raise ValueError("mask has no observed pixel")
     if nest:
@@ -92,7 +100,13 @@ def _prepare(maps, mask, nest: bool, name: str = "maps", spin: int = 0):
         arr, observed = arr[..., ring_to_nest], observed[ring_to_nest]
     arr[..., ~observed] = 0.0  # also clears hp.UNSEEN / NaN in masked pixels
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name} has NaN or inf in observed pixels")
+        raise ValueError(f"{name} has NaN or inf in observed pixels; pass mask= (True = observed) without them")
+    _check_magnitude(arr, name)
+    unseen = np.isclose(arr, hp.UNSEEN, rtol=1e-5, atol=0)
+    if unseen.any():  # finite, so it would silently dominate every summary
+        raise ValueError(f"{name} has hp.UNSEEN in {int(unseen.any(axis=tuple(range(unseen.ndim - 1))).sum())} "
+                         f"observed pixel(s): pass mask= (True = observed) that leaves them out, e.g. "
+                         f"mask = {name} != hp.UNSEEN")
     return arr, observed, nside, lead
 
 
@@ -195,7 +209,18 @@ def pseudo_cl(maps, mask=None, *, lmax: int | None = None, bins: int | Sequence[
     lmax = 2 * nside if lmax is None else int(lmax)
     if not 2 <= lmax <= 4 * nside:
         raise ValueError(f"lmax must be between 2 and 4·nside = {4 * nside}, got {lmax}")
-    edges = ell_bins(lmax, int(bins)) if np.isscalar(bins) else np.asarray(bins, dtype=int)
+    if np.isscalar(bins):
+        if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+            raise TypeError(f"bins must be a number of bins or a sequence of integer edges, got {bins!r}")
+        if not 1 <= bins <= lmax - 1:  # ell_bins' own message does not say where lmax came from
+            raise ValueError(f"bins={bins}: between ℓ = 2 and lmax = {lmax} (the maps' nside is {nside}) there is "
+                             f"room for 1 to {lmax - 1} bins; pass fewer bins or explicit edges")
+        edges = ell_bins(lmax, int(bins))
+    else:
+        try:
+            edges = np.asarray(bins, dtype=int)
+        except (TypeError, ValueError, OverflowError):
+            raise TypeError(f"bins must be a number of bins or a sequence of integer edges, got {bins!r}") from None
     if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) < 1) or edges[0] < 0 or edges[-1] > lmax + 1:
         raise ValueError(f"bins must be increasing integer edges within [0, lmax + 1 = {lmax + 1}], got {bins!r}")
     f_sky = float(np.mean(observed.astype(float) ** 2))

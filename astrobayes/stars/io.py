@@ -24,7 +24,9 @@ kept as it is. Bad input raises a ``ValueError`` that names the column:
 a missing column (listing those available), a value without a unit, a unit
 of the wrong kind, NaN or masked rows (dropped only with ``drop_nan=True``,
 with a warning saying how many), non-positive luminosities, temperatures or
-radii, and non-positive uncertainties.
+radii, non-positive uncertainties, and luminosities, temperatures or radii
+that no star has (outside :data:`PLAUSIBLE_RANGES`), whose message names the
+unit mistake that usually causes them (watts labelled solLum, log Teff as K).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from astropy.table import QTable
 from astrobayes.core.tables import check_columns, column_values, read_table, resolve_unit, write_table
 from astrobayes.core.validation import describe_rows
 
-__all__ = ["STANDARD_UNITS", "read_stellar_catalog", "write_stellar_catalog"]
+__all__ = ["PLAUSIBLE_RANGES", "STANDARD_UNITS", "read_stellar_catalog", "write_stellar_catalog"]
 
 #: standard column name → (unit, what it is, whether it must be positive)
 STANDARD_UNITS = {
@@ -51,6 +53,33 @@ STANDARD_UNITS = {
     "parallax": (u.mas, "a parallax (an angle such as mas)", False),
     "parallax_err": (u.mas, "a parallax uncertainty (an angle such as mas)", True),
 }
+
+#: the values a single star can have, in the standard units (from brown dwarfs to the brightest supergiants, from
+#: neutron stars to red supergiants, with room to spare); a value outside is a unit labelled wrongly
+PLAUSIBLE_RANGES = {"luminosity": (1e-8, 1e10), "teff": (100.0, 1e7), "radius": (1e-6, 1e5)}
+
+# what a value beyond each end of PLAUSIBLE_RANGES usually means
+_UNIT_MISTAKES = {
+    ("luminosity", "high"): "luminosities in W or erg/s labelled solLum",
+    ("luminosity", "low"): "luminosities in solLum labelled W or erg/s",
+    ("teff", "high"): "temperatures in a unit other than K",
+    ("teff", "low"): "log10(Teff) or kK labelled K",
+    ("radius", "high"): "radii in km or m labelled solRad",
+    ("radius", "low"): "radii in solRad labelled km or m",
+}
+
+
+def _check_plausible(values, rows, standard: str, spec: tuple, low: float, high: float) -> None:
+    """Refuse values no star has, with the unit mistake that usually causes them and how to fix it."""
+    name, _, given_arg = spec
+    for end, outside in (("low", values < low), ("high", values > high)):
+        if outside.any():
+            extreme = values[outside].min() if end == "low" else values[outside].max()
+            unit = STANDARD_UNITS[standard][0]
+            raise ValueError(f"column {name!r} ({standard}) has {int(outside.sum())} value(s) no star has (e.g. "
+                             f"{extreme:.4g} {unit} in rows {describe_rows(rows[outside])}; stars lie within "
+                             f"{low:g}–{high:g} {unit}). These look like {_UNIT_MISTAKES[standard, end]}: give the "
+                             f"column its true unit (or pass {given_arg}= for a column without one)")
 
 
 def read_stellar_catalog(source, *, luminosity: str = "luminosity", luminosity_err: str | None = "luminosity_err",
@@ -94,7 +123,8 @@ def read_stellar_catalog(source, *, luminosity: str = "luminosity", luminosity_e
     ------
     ValueError
         Missing column, missing or wrong unit, NaN rows (unless
-        ``drop_nan``), non-positive values or uncertainties.
+        ``drop_nan``), non-positive values or uncertainties, values outside
+        :data:`PLAUSIBLE_RANGES` (a unit labelled wrongly: the message says which).
 
     Examples
     --------
@@ -154,6 +184,9 @@ def read_stellar_catalog(source, *, luminosity: str = "luminosity", luminosity_e
             what = "uncertainties" if standard.endswith("_err") else "values"
             raise ValueError(f"column {requested[standard][0]!r} ({standard}) has {rows.size} non-positive "
                              f"{what} (rows {describe_rows(rows)}); {standard} must be positive")
+    for standard, (low, high) in PLAUSIBLE_RANGES.items():
+        if standard in columns:
+            _check_plausible(columns[standard].value[keep], original_rows, standard, requested[standard], low, high)
 
     out = table[keep] if dropped.size else table
     for standard, quantity in columns.items():

@@ -31,11 +31,15 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from astrobayes.core.tables import column_values
 from astrobayes.core.validation import Masked
 
 from .io import Lightcurves
 
-__all__ = ["SequenceConfig", "Sequences", "build_sequences", "group_epochs"]
+__all__ = ["MAX_REDSHIFT", "SequenceConfig", "Sequences", "build_sequences", "group_epochs"]
+
+#: a metadata redshift above this is taken for a mislabelled velocity (no supernova is observed beyond z ≈ 10)
+MAX_REDSHIFT = 20.0
 
 _NORMALISE = ("object", "band", "none")
 _FILL = ("interpolate", "random")
@@ -245,13 +249,20 @@ def build_sequences(lightcurves: Lightcurves, config: SequenceConfig | None = No
         if absent:
             raise ValueError(f"the metadata has no column(s) {absent}, which this configuration reads as the "
                              f"redshift and its error (redshift_columns={list(config.redshift_columns)})")
-        z = np.asarray(lightcurves.meta[z_name], dtype=float)
-        z_err = np.asarray(lightcurves.meta[err_name], dtype=float)
+        z, z_unit = column_values(lightcurves.meta, z_name, "object")  # NaN where masked; names a text column
+        z_err, _ = column_values(lightcurves.meta, err_name, "object")
         bad = ~np.isfinite(z) | (z < 0)
         if bad.any():
             raise ValueError(f"column {z_name!r} of the metadata is missing or negative for {int(bad.sum())} object(s) "
                              f"(e.g. {lightcurves.ids[bad][:3].tolist()}); use a configuration with "
                              "use_redshift=False, or give the objects (host) redshifts")
+        z_unit = z_unit if z_unit is not None and z_unit.physical_type != "redshift" else None
+        if z_unit is not None or z.max() > MAX_REDSHIFT:
+            # a velocity (cz in km/s) labelled as a redshift: the network would see numbers 10⁴ times too large
+            said = f"has unit {z_unit}" if z_unit is not None else f"reaches {z.max():.6g}"
+            raise ValueError(f"column {z_name!r} of the metadata {said}, which is not a redshift (a plain number, "
+                             f"below {MAX_REDSHIFT:g}); if these are recession velocities cz in km/s, divide them by "
+                             "c = 299792.458 km/s")
         z_err = np.where(np.isfinite(z_err) & (z_err >= 0), z_err, 0.0)
 
     per_object = []
@@ -302,4 +313,12 @@ def build_sequences(lightcurves: Lightcurves, config: SequenceConfig | None = No
     for i, steps in enumerate(per_object):
         out[i, : len(steps)] = steps
         mask[i, : len(steps)] = True
+    finite = np.isfinite(out)
+    if not finite.all():
+        # a time span, flux or redshift beyond float32's range (~3e38): a unit mistake, never a usable input
+        objects = lightcurves.ids[~finite.all(axis=(1, 2))]
+        channels = [config.channels[k] for k in np.flatnonzero(~finite.all(axis=(0, 1)))]
+        raise ValueError(f"the sequences of {objects.size} object(s) (e.g. {objects[:3].tolist()}) overflow float32 "
+                         f"in channel(s) {channels}: check the units and size of their times, fluxes and "
+                         "redshift errors")
     return Sequences(out, mask, lightcurves.ids.copy(), config.channels)

@@ -48,6 +48,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from astrobayes.core.paths import SOURCES_KEY, check_not_input, read_sources
 from astrobayes.core.tables import check_columns, column_values, native_array, read_table, write_table
 
 __all__ = ["CLASS_NAMES", "TYPE_CLASSES", "Lightcurves", "class_of_type", "read_lightcurve_table",
@@ -128,11 +129,13 @@ class Lightcurves:
 
         bad = ~(np.isfinite(time) & np.isfinite(flux) & np.isfinite(flux_err) & (flux_err > 0))
         if bad.any():
-            reasons = {"time": ~np.isfinite(time), "flux": ~np.isfinite(flux),
-                       "flux_err": ~(np.isfinite(flux_err) & (flux_err > 0))}
-            said = "; ".join(f"column {name!r}: {int(r.sum())} row(s)" + (" not finite and > 0" if name == "flux_err"
-                                                                         else " not finite")
-                             for name, r in reasons.items() if r.any())
+            # say which problem each column has: a zero or negative error is not a NaN, and is fixed differently
+            with np.errstate(invalid="ignore"):
+                reasons = {("time", "NaN or inf"): ~np.isfinite(time), ("flux", "NaN or inf"): ~np.isfinite(flux),
+                           ("flux_err", "zero or negative"): flux_err <= 0,
+                           ("flux_err", "NaN or inf"): ~np.isfinite(flux_err)}
+            said = "; ".join(f"column {name!r}: {int(r.sum())} row(s) {what}"
+                             for (name, what), r in reasons.items() if r.any())
             if not drop_invalid:
                 raise ValueError(f"{source} has invalid observations ({said}; e.g. object {str(ids[bad][0])!r}). "
                                  "Flux errors must be positive and finite; pass drop_invalid=True to drop these rows")
@@ -440,25 +443,37 @@ def write_lightcurves(lightcurves: Lightcurves, path, *, overwrite: bool = False
     """Write a collection as two ECSV files: ``<path>`` (observations) and ``<stem>_meta.ecsv``.
 
     ``.ecsv.gz`` names are compressed. Read them back with :func:`read_lightcurves`.
+    Neither file may be one the collection was read from (a ValueError, even with ``overwrite``).
     """
     if not isinstance(lightcurves, Lightcurves):
         raise TypeError(f"lightcurves must be a Lightcurves collection, got {type(lightcurves).__name__}")
     path = Path(path)
     meta_path = _meta_path(path)
+    sources = read_sources(lightcurves.observations.meta) + read_sources(lightcurves.meta.meta)
+    for source in list(sources):
+        try:  # a file written by write_lightcurves comes with its metadata file
+            sources.append(_meta_path(Path(source)))
+        except ValueError:
+            pass
+    for p in (path, meta_path):
+        check_not_input(p, sources, argument="path", what="lightcurve file the collection was read from")
     for p in (path, meta_path):
         if p.exists() and not overwrite:
             raise FileExistsError(f"{str(p)!r} exists; pass overwrite=True to replace it")
     obs = lightcurves.observations.copy()
+    obs.meta.pop(SOURCES_KEY, None)
     obs.meta["bands"] = list(lightcurves.bands)
+    per_object = lightcurves.meta.copy(copy_data=False)
+    per_object.meta.pop(SOURCES_KEY, None)
     if str(path).endswith(".gz"):
         import gzip
 
-        for table, target in ((obs, path), (lightcurves.meta, meta_path)):
+        for table, target in ((obs, path), (per_object, meta_path)):
             with gzip.open(target, "wt") as handle:
                 table.write(handle, format="ascii.ecsv")
     else:
         write_table(obs, path, overwrite=overwrite, format="ascii.ecsv")
-        write_table(lightcurves.meta, meta_path, overwrite=overwrite, format="ascii.ecsv")
+        write_table(per_object, meta_path, overwrite=overwrite, format="ascii.ecsv")
     return path, meta_path
 
 
@@ -492,9 +507,17 @@ def read_lightcurves(path) -> Lightcurves:
     for p in (path, meta_path):
         if not p.exists():
             raise FileNotFoundError(f"no lightcurve file at {str(p)!r}")
-    obs = Table.read(path, format="ascii.ecsv")
-    meta = Table.read(meta_path, format="ascii.ecsv")
-    meta["object_id"] = np.asarray(meta["object_id"]).astype(str)
+    obs, _ = read_table(path, "ascii.ecsv", what="lightcurve file")
+    meta, _ = read_table(meta_path, "ascii.ecsv", what="lightcurve metadata file")
+    if "object_id" not in meta.colnames:
+        raise ValueError(f"the metadata file {str(meta_path)!r} has no column 'object_id' (it has {meta.colnames}); "
+                         "was it written by write_lightcurves?")
+    meta["object_id"] = native_array(meta["object_id"]).astype(str)
     if "label" in meta.colnames:
         meta["label"] = _label_strings(meta["label"])
-    return Lightcurves(obs, meta, bands=obs.meta.get("bands"), source=str(path))
+    bands = obs.meta.get("bands")
+    if bands is not None and (isinstance(bands, (str, bytes)) or not isinstance(bands, (list, tuple))
+                              or not all(isinstance(b, str) for b in bands)):
+        raise ValueError(f"the 'bands' entry of the header of {str(path)!r} should be a list of band names, got "
+                         f"{bands!r}; the file is damaged")
+    return Lightcurves(obs, meta, bands=bands, source=str(path))

@@ -23,7 +23,7 @@ import torch
 from astropy.table import Table
 
 from astrobayes import __version__
-from astrobayes.core.serialization import ModelFileError
+from astrobayes.core.serialization import ModelFileError, read_json
 from astrobayes.core.serialization import load as load_estimator
 from astrobayes.estimators import Classifier, DeepEnsemble, MCDropout, RNNEmbedding
 from astrobayes.estimators.metrics import apply_temperature as _apply_temperature
@@ -134,10 +134,7 @@ def load_classifier(path) -> SupernovaClassifier:
     header_path = path / "classifier.json"
     if not header_path.exists():
         raise ModelFileError(f"{str(path)!r} is not a saved supernova classifier (no classifier.json)")
-    try:
-        header = json.loads(header_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelFileError(f"{str(header_path)!r} is not valid JSON ({err})") from None
+    header = read_json(header_path, "a supernova classifier header")  # bounded: size and nesting
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
         raise ModelFileError(f"{str(header_path)!r} has format {found!r}, expected {_FORMAT!r}")
@@ -154,6 +151,32 @@ def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarra
     order = rng.permutation(n)
     k = int(round(fraction * n))
     return np.sort(order[k:]), np.sort(order[:k])
+
+
+def _every_class_trained(lightcurves: Lightcurves, labels: np.ndarray, class_names: tuple, train_rows: np.ndarray,
+                         validation: np.ndarray, calibration: np.ndarray):
+    """(train, validation, calibration) rows with at least one training object of every class.
+
+    A rare class can land wholly in the held-out objects by the luck of the
+    split; the network would then learn that it never occurs. One held-out
+    object of each such class is moved into training, with a warning naming it.
+    """
+    absent = sorted(set(range(len(class_names))) - set(labels[train_rows].tolist()))
+    moved = []
+    for k in absent:
+        held = validation if (labels[validation] == k).any() else calibration
+        row = held[labels[held] == k][0]
+        if held is validation:
+            validation = validation[validation != row]
+        else:
+            calibration = calibration[calibration != row]
+        train_rows = np.sort(np.append(train_rows, row))
+        moved.append(f"{class_names[k]} ({lightcurves.ids[row]})")
+    if moved:
+        warnings.warn(f"the random split left no training object of class(es) {[class_names[k] for k in absent]}; "
+                      f"one held-out object of each was moved into training: {', '.join(moved)}. A class this rare "
+                      "gets unreliable probabilities: add labelled objects of it", UserWarning, stacklevel=3)
+    return train_rows, validation, calibration
 
 
 def _augmented(lightcurves: Lightcurves, labels: np.ndarray, config: SequenceConfig, copies: int, noise: bool,
@@ -199,7 +222,9 @@ def train_classifier(lightcurves: Lightcurves, *, task: str = "binary", use_reds
     validation and calibration objects together (none of them trained on). Training objects are repeated
     ``augment`` times with random gap filling and (``noise=True``) fluxes
     redrawn within their errors; validation and calibration objects are used
-    once, interpolated.
+    once, interpolated. A class absent from the data is an error naming it; a
+    rare class that the split leaves with no training object gets one of its
+    held-out objects moved into training, with a warning naming it.
 
     Parameters
     ----------
@@ -266,11 +291,15 @@ def train_classifier(lightcurves: Lightcurves, *, task: str = "binary", use_reds
     n_classes = len(TASKS[task])
     missing = sorted(set(range(n_classes)) - set(labels.tolist()))
     if missing:
-        raise ValueError(f"the training set has no object of class(es) {[TASKS[task][k] for k in missing]}")
+        raise ValueError(f"the training set has no object of class(es) {[TASKS[task][k] for k in missing]}, which "
+                         f"task={task!r} needs (classes {list(TASKS[task])}); add labelled objects of that class"
+                         + (", or train task='binary' (Ia against the rest)" if task == "three" else ""))
     rng = np.random.default_rng(seed)
     rest, calibration = _split(len(lightcurves), calibration_fraction, rng)
     train_rows, validation = _split(len(rest), validation_fraction, rng)
     train_rows, validation = rest[train_rows], rest[validation]
+    train_rows, validation, calibration = _every_class_trained(lightcurves, labels, TASKS[task], train_rows,
+                                                               validation, calibration)
     config = SequenceConfig(bands=lightcurves.bands, use_redshift=use_redshift, normalise=normalise,
                             redshift_columns=tuple(redshift_columns))
     train_lcs = lightcurves.select(train_rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tarfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def _parse_snana(text: str, where: str) -> tuple[dict, list]:
             raise ValueError(f"{where}: VARLIST lacks {needed} (has {varlist})")
     if "SNID" not in header:
         raise ValueError(f"{where}: no SNID header key")
-    if "NOBS" in header and int(header["NOBS"].split()[0]) != len(rows):
+    if header.get("NOBS") and _header_number(header, "NOBS", "0", where, int) != len(rows):
         raise ValueError(f"{where}: NOBS says {header['NOBS'].split()[0]} but the file has {len(rows)} OBS rows")
     return header, rows
 
@@ -79,9 +80,25 @@ def _header_number(header: dict, key: str, default: str, where: str, kind):
     """The first word of a header value as a number; a clear error naming the file and key otherwise."""
     text = (header.get(key) or default).split()[0]
     try:
-        return kind(float(text))
-    except ValueError:
-        raise ValueError(f"{where}: header key {key} should be a number, got {text!r}") from None
+        value = float(text)
+        if kind is int and value != int(value):
+            raise ValueError
+        return kind(value)
+    except (ValueError, OverflowError):  # OverflowError: int(inf)
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{where}: header key {key} should be {what}, got {text!r}") from None
+
+
+# what a truncated or corrupted (compressed) tar archive raises while it is read
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
+
+
+def _is_tarfile(path: Path) -> bool:
+    """Whether ``path`` opens as a tar archive (a damaged one too, so that its damage is reported as such)."""
+    try:
+        return tarfile.is_tarfile(path)
+    except _ARCHIVE_ERRORS:  # a truncated .tar.gz can fail inside the gzip layer before tarfile decides
+        return True
 
 
 def _snana_sources(source, pattern: str):
@@ -96,15 +113,20 @@ def _snana_sources(source, pattern: str):
                 raise ValueError(f"no files matching {pattern!r} under {str(path)!r}")
             for p in files:
                 yield str(p), p.read_text(errors="replace")
-        elif tarfile.is_tarfile(path):
-            with tarfile.open(path) as archive:
-                found = False
-                for member in archive:
-                    if member.isfile() and fnmatch.fnmatch(Path(member.name).name, pattern):
-                        found = True
-                        yield f"{path.name}:{member.name}", archive.extractfile(member).read().decode(errors="replace")
-                if not found:
-                    raise ValueError(f"no members matching {pattern!r} in the archive {str(path)!r}")
+        elif _is_tarfile(path):
+            try:
+                with tarfile.open(path) as archive:
+                    found = False
+                    for member in archive:
+                        if member.isfile() and fnmatch.fnmatch(Path(member.name).name, pattern):
+                            found = True
+                            text = archive.extractfile(member).read().decode(errors="replace")
+                            yield f"{path.name}:{member.name}", text
+            except _ARCHIVE_ERRORS as err:
+                raise ValueError(f"the archive {str(path)!r} is damaged or truncated ({type(err).__name__}: {err}); "
+                                 "unpack what is left or download it again") from None
+            if not found:
+                raise ValueError(f"no members matching {pattern!r} in the archive {str(path)!r}")
         else:
             yield str(path), path.read_text(errors="replace")
     elif isinstance(source, Iterable):
@@ -239,8 +261,14 @@ def read_truth_key(path) -> Table:
     >>> {"object_id", "true_type"} <= set(key.colnames)
     True
     """
-    return _truth_table(Table.read(path, format="ascii.basic", comment="#", delimiter=" ", guess=False),
-                        repr(str(path)))
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no truth key at {str(path)!r}")
+    try:
+        table = Table.read(path, format="ascii.basic", comment="#", delimiter=" ", guess=False)
+    except (ValueError, TypeError, IndexError, KeyError, OSError) as err:  # astropy's parsers raise all of these
+        raise ValueError(f"could not read the truth key {str(path)!r} ({type(err).__name__}: {err}); it should be "
+                         "whitespace-separated columns under a header row with SNID and TRUE_TYPE") from None
+    return _truth_table(table, repr(str(path)))
 
 
 def _truth_table(table: Table, described: str) -> Table:
@@ -254,6 +282,11 @@ def _truth_table(table: Table, described: str) -> Table:
         raise ValueError(f"{described} is not a truth key: it needs SNID (or object_id) and TRUE_TYPE columns, "
                          f"has {table.colnames}")
     table["object_id"] = native_array(table["object_id"]).astype(str)
+    true_type = native_array(np.ma.getdata(table["true_type"]))
+    if len(table) and (np.ma.is_masked(table["true_type"]) or true_type.dtype.kind not in "iu"):
+        found = "missing values" if np.ma.is_masked(table["true_type"]) else f"values such as {true_type[0].item()!r}"
+        raise ValueError(f"column 'TRUE_TYPE' of {described} must hold integer SNANA type codes (1 Ia, 2x II, "
+                         f"3x Ibc), got {found}")
     values, counts = np.unique(table["object_id"], return_counts=True)
     if (counts > 1).any():
         raise ValueError(f"column 'SNID' of {described} repeats {values[counts > 1][:5].tolist()}")

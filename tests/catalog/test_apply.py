@@ -118,6 +118,17 @@ def test_repeated_index_labels_are_refused(models):
         apply_estimator(catalog, models["npe"], ["g", "r"], n_draws=10)
 
 
+def test_no_quantiles_and_more_draws_than_memory_are_refused_before_work(models):
+    from astrobayes.catalog import posterior_draws
+
+    with pytest.raises(ValueError, match="quantiles is empty"):
+        apply_estimator(_catalog(3), models["reg"], ["g", "r"], quantiles=())
+    with pytest.raises(ValueError, match=r"n_draws \(--draws\) = 10,000,000,000,000 would hold .* GiB of draws"):
+        apply_estimator(_catalog(3), models["npe"], ["g", "r"], n_draws=10**13)
+    with pytest.raises(ValueError, match=r"n \(--samples\) = 10,000,000,000,000 would hold"):
+        posterior_draws(_catalog(3), models["npe"], ["g", "r"], n=10**13)
+
+
 def test_names_do_not_rename_the_cached_model(models):
     from astrobayes.catalog import cached_model
 
@@ -147,3 +158,20 @@ def test_dask_refuses_partitions_that_restart_their_index(models, tmp_path):
     ddf = dd.read_parquet([tmp_path / "part0.parquet", tmp_path / "part1.parquet"])
     with pytest.raises(ValueError, match="divisions are unknown"):
         dask_apply(ddf, models["reg"], ["g", "r"])
+
+
+def test_write_catalog_refuses_the_catalogue_the_columns_came_from(tmp_path):
+    from astrobayes.catalog.io import read_catalog, write_catalog
+
+    summaries = pd.DataFrame({"z_mean": [0.1, 0.2]})
+    Table({"id": [1, 2]}).write(tmp_path / "cat.ecsv")
+    pd.DataFrame({"id": [1, 2]}).to_csv(tmp_path / "cat.csv", index=False)
+    for fmt in ("ecsv", "csv"):
+        path = tmp_path / f"cat.{fmt}"
+        original = path.read_bytes()
+        passed = read_catalog(path)[["id"]]  # a selection of columns keeps the record of its file
+        with pytest.raises(ValueError, match=f"path '{path}' is the catalogue the passed columns were read from"):
+            write_catalog(path, summaries, passed, fmt, {}, {})
+        assert path.read_bytes() == original
+        out = write_catalog(tmp_path / f"out.{fmt}", summaries, passed, fmt, {"seed": 1}, {})
+        assert "astrobayes_read_from" not in out.read_text()

@@ -146,6 +146,20 @@ def test_galaxies_outside_the_training_cylinder_are_left_out(mdn):
     np.testing.assert_array_equal(cut["log_mass_median"], same["log_mass_median"])
 
 
+def test_a_cluster_without_velocity_spread_gets_a_flag_not_a_nan_error(mdn):
+    # was: ValueError "x has 401 row(s) with NaN or inf" from the network, blaming the input rows
+    members, truth = simulate_clusters(2, seed=13)
+    flat = members[members["cluster_id"] == members["cluster_id"][0]].copy()
+    flat["cluster_id"] = 77
+    flat["v_los"] = np.full(len(flat), 250.0) * u.km / u.s
+    from astropy.table import vstack
+    with pytest.warns(UserWarning, match=r"no velocity spread.*cluster_id 77"):
+        table = estimate_mass(vstack([members, flat]), mdn)
+    row = table[table["cluster_id"] == 77][0]
+    assert row["flags"] == "no_velocity_spread" and np.isnan(row["log_mass_median"])
+    assert np.isfinite(table["log_mass_median"][table["cluster_id"] != 77]).all()
+
+
 def test_save_and_load_round_trip(mdn, tmp_path):
     members, features, _ = _held_out(QUOTED, 20, seed=5)
     path = tmp_path / "cluster_mdn"

@@ -297,6 +297,20 @@ def test_write_refuses_non_tables(tmp_path):
         write_member_catalog({"cluster_id": [1]}, tmp_path / "x.ecsv")
 
 
+def test_write_refuses_the_file_it_was_read_from(tmp_path):
+    path = tmp_path / "members.ecsv"
+    write_member_catalog(read_member_catalog(members_in_standard_units()), path)
+    original = path.read_bytes()
+    members = read_member_catalog(path)
+    (tmp_path / "alias").symlink_to(tmp_path, target_is_directory=True)
+    for target in (path, tmp_path / "alias" / "members.ecsv"):  # also through a symlinked folder
+        with pytest.raises(ValueError, match="is the file the table was read from.*refusing to write over"):
+            write_member_catalog(members[members["cluster_id"] == "A"], target, overwrite=True)
+    assert path.read_bytes() == original
+    write_member_catalog(members, tmp_path / "copy.ecsv")  # anywhere else is fine, and the record is not written
+    assert "astrobayes_read_from" not in Table.read(tmp_path / "copy.ecsv").meta
+
+
 # ------------------------------------------------------------------ redshifts and sky positions
 def test_velocity_from_redshift_matches_hand_computation():
     z = np.array([0.1010, 0.0990, 0.1, 0.1234])

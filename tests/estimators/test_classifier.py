@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -197,6 +199,29 @@ def test_bad_labels_and_inputs_raise_clear_errors():
         clf.predict_proba(bad_x)
     with pytest.raises(ValueError, match="n must be a positive integer"):
         clf.sample(0, x)
+
+
+def test_labels_of_one_class_are_refused_whichever_class_it_is():
+    # labels all 1 used to train silently (n_classes inferred as 2, class 0 never seen)
+    x = np.random.default_rng(1).normal(size=(40, 2))
+    for n_classes in (None, 3):
+        with pytest.raises(ValueError, match="y holds only class 1; a classifier needs examples of at least two"):
+            Classifier(hidden=(4,), n_classes=n_classes).fit(x, np.ones(40, dtype=int), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("n_classes, labels, absent", [(3, [0, 1], r"\[2\] of the 3 classes"),   # declared, unseen
+                                                       (None, [0, 2], r"\[1\] of the 3 classes")])  # a gap in labels
+def test_a_class_without_training_examples_is_named_in_a_warning(n_classes, labels, absent):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 2))
+    y = np.asarray(labels)[rng.integers(0, len(labels), 60)]
+    clf = Classifier(hidden=(4,), n_classes=n_classes)
+    with pytest.warns(UserWarning, match=absent + r".*no training example.*almost zero probability"):
+        clf.fit(x, y, epochs=1, progress=False)
+    assert clf.dims["n_classes"] == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # every class present: no warning
+        Classifier(hidden=(4,), n_classes=2).fit(x, (x[:, 0] > 0).astype(int), epochs=1, progress=False)
 
 
 # ---------------------------------------------------------------------------- metrics

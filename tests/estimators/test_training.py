@@ -21,6 +21,7 @@ def _mse(model):
 
 def test_fit_module_learns_and_reports_history():
     x, y = _line_data()
+    torch.manual_seed(0)  # the initial weights: hypothesis's pytest plugin leaves torch's global generator elsewhere
     model = nn.Linear(1, 1)
     config = TrainingConfig(epochs=60, learning_rate=0.05, progress=False, patience=None)
     history = fit_module(model, _mse(model), (x, y), config)
@@ -143,3 +144,43 @@ def test_explicit_validation_rows_replace_the_random_split():
         model.fit(x, y, validation=x_val, epochs=1, progress=False)
     with pytest.raises(ValueError):
         model.fit(x, y, validation=(x_val, y_val[:10]), epochs=1, progress=False)
+
+
+# ------------------------------------------------------------------ too little data
+def test_one_row_or_none_is_refused():
+    for n in (0, 1):
+        x, y = torch.zeros(n, 1), torch.zeros(n, 1)
+        model = nn.Linear(1, 1)
+        with pytest.raises(ValueError, match=f"the training data have {n} rows?; a fit needs at least 2"):
+            fit_module(model, _mse(model), (x, y), TrainingConfig(epochs=1, progress=False))
+
+
+def test_too_few_rows_for_a_validation_split_warn_and_train_on_all():
+    x, y = _line_data(7)
+    model = nn.Linear(1, 1)
+    with pytest.warns(UserWarning, match="only 7 rows.*no validation, so early stopping and best-weights restore "
+                                         "are off"):
+        history = fit_module(model, _mse(model), (x, y), TrainingConfig(epochs=3, progress=False))
+    assert history.n_train == 7 and history.n_val == 0 and history.val_loss == []
+    import warnings
+
+    with warnings.catch_warnings():  # asking for no split is not warned about
+        warnings.simplefilter("error")
+        fit_module(model, _mse(model), (x, y), TrainingConfig(epochs=1, validation_fraction=0.0, progress=False))
+
+
+def test_a_split_or_validation_data_that_leave_nothing_are_refused():
+    x, y = _line_data(10)
+    model = nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="validation_fraction=0.9 of 10 rows leaves 1 for training"):
+        fit_module(model, _mse(model), (x, y), TrainingConfig(epochs=1, validation_fraction=0.9, progress=False))
+    with pytest.raises(ValueError, match="the validation data have no rows"):
+        fit_module(model, _mse(model), (x, y), TrainingConfig(epochs=1, progress=False),
+                   validation_data=(x[:0], y[:0]))
+
+
+def test_an_estimator_fit_on_one_row_is_refused():
+    from astrobayes.estimators import Regressor
+
+    with pytest.raises(ValueError, match=r"fit Regressor: .*1 row"):
+        Regressor(hidden=(4,)).fit(np.ones((1, 2)), np.ones((1, 1)), epochs=1, progress=False)

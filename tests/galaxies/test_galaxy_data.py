@@ -109,6 +109,10 @@ def test_hubble_deep_field_sizes_and_options(hdf32):
     assert len(hubble_deep_field(32, isolated=False)) > len(hdf32)
     with pytest.raises(ValueError, match="size"):
         hubble_deep_field(2)
+    with pytest.raises(ValueError, match=r"size must be between 4 and 872 pixels"):
+        hubble_deep_field(10**6)  # used to try to cut stamps of 10¹² pixels each
+    with pytest.raises(TypeError, match="size must be a whole number of pixels"):
+        hubble_deep_field("32")
 
 
 # ------------------------------------------------------------------ COSMOS

@@ -235,6 +235,18 @@ def test_population_simulation_follows_the_relation(small):
     assert np.std(y - (intercept + slope * x)) == pytest.approx(0.1, rel=0.06)
 
 
+def test_stamps_of_another_pixel_scale_are_refused(small):
+    """The posterior was trained on sizes in pixels of 0.2 arcsec: stamps of 0.05 arcsec/pix would be misread."""
+    from astrobayes.galaxies import Stamps
+    from astrobayes.galaxies.structure import _images_and_sigma
+
+    stamps = Stamps(np.zeros((2, 16, 16)), pixel_scale=0.05)
+    with pytest.raises(ValueError, match=r"stamps have 0.05 arcsec / pix but the model was trained for 0.2 arcsec"):
+        _images_and_sigma(stamps, small)
+    stamps.pixel_scale = 0.2 * u.arcsec / u.pix
+    assert _images_and_sigma(stamps, small)[0].shape == (2, 16, 16)
+
+
 def test_features_and_bad_input(small):
     assert stamp_features(np.zeros((16, 16)), 1.0).shape == (1, 1, 16, 16)
     with pytest.raises(ValueError, match="images must be"):
@@ -243,6 +255,10 @@ def test_features_and_bad_input(small):
         StampSimulator((16, 16), noise_sigma=0.0)
     with pytest.raises(ValueError, match="pixel_scale"):
         StampSimulator((16, 16), pixel_scale=3 * u.kg)
+    with pytest.raises(ValueError, match=r"pixel_scale is in pix / arcsec.*inverse"):
+        StampSimulator((16, 16), pixel_scale=5 * u.pix / u.arcsec)
+    with pytest.raises(ValueError, match=r"shape must be the stamp size \(H, W\) in pixels, got '32'"):
+        StampSimulator("32")  # was read as (3, 2) and blamed on the renderer's minimum size
     with pytest.raises(ValueError, match="e_max"):
         structural_prior(e_max=0.9)
     with pytest.raises(ValueError, match="n must be"):

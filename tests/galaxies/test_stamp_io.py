@@ -13,6 +13,7 @@ from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from astrobayes.core.paths import SOURCES_KEY, read_sources
 from astrobayes.galaxies.io import (
     Stamps,
     StampScaler,
@@ -224,7 +225,8 @@ def test_write_then_read_round_trips_exactly(stamps, tmp_path):
     path = write_stamps(stamps, tmp_path / "stamps.fits")
     again = read_stamps(path)
     assert_same_stamps(stamps, again)
-    assert again.meta.meta == stamps.meta.meta
+    assert {k: v for k, v in again.meta.meta.items() if k != SOURCES_KEY} == stamps.meta.meta
+    assert read_sources(again.meta.meta) == [str(path.resolve())]  # write_stamps refuses to write over it
     assert again.meta["name"].dtype.kind == "U"
     assert again.meta["name"].tolist() == ["a", "b", "c", "corner"]
     plain = Stamps(np.arange(18.0).reshape(2, 3, 3))
@@ -233,6 +235,19 @@ def test_write_then_read_round_trips_exactly(stamps, tmp_path):
         write_stamps(stamps, path)
     write_stamps(stamps[:2], path, overwrite=True)
     assert len(read_stamps(path)) == 2
+
+
+def test_write_refuses_the_file_it_was_read_from(stamps, tmp_path):
+    path = write_stamps(stamps, tmp_path / "stamps.fits")
+    original = path.read_bytes()
+    again = read_stamps(path)
+    (tmp_path / "link.fits").symlink_to(path)
+    for subset, target in ((again, path), (again[:2], tmp_path / "link.fits")):  # the data may be memory-mapped
+        with pytest.raises(ValueError, match="is the FITS file the stamps were read from"):
+            write_stamps(subset, target, overwrite=True)
+    assert path.read_bytes() == original
+    write_stamps(again, tmp_path / "copy.fits")  # elsewhere is fine; the record of the source is not written
+    assert SOURCES_KEY not in fits.getheader(tmp_path / "copy.fits", "META").get("METAJSON", "")
 
 
 def cutout_hdu(value: float, shape=(9, 9), name=None) -> fits.ImageHDU:
@@ -318,6 +333,78 @@ def test_unreadable_bunit_warns_and_gives_no_unit():
     hdu.header["BUNIT"] = "furlongs per fortnight"
     with pytest.warns(UserWarning, match="BUNIT"):
         assert read_stamps(fits.HDUList([hdu])).unit is None
+
+
+# ------------------------------------------------------------------ damaged files (found by tests/fuzz)
+def _card(raw: bytes, keyword: str, value: bytes) -> bytes:
+    """``raw`` with the header card ``keyword`` rewritten to ``value`` (80 bytes)."""
+    start = raw.index(keyword.encode().ljust(8))
+    return raw[:start] + (keyword.encode().ljust(8) + b"= " + value).ljust(80) + raw[start + 80:]
+
+
+def test_truncated_or_damaged_fits_names_the_file(tmp_path):
+    """Astropy's own errors (a reshape error, VerifyError, KeyError, AssertionError) used to escape without the
+    file name; a truncated file is now refused as truncated."""
+    fits.HDUList([fits.PrimaryHDU(np.arange(400.0).reshape(20, 20))]).writeto(tmp_path / "whole.fits")
+    raw = (tmp_path / "whole.fits").read_bytes()
+    path = tmp_path / "cut short.fits"
+    path.write_bytes(raw[:4000])  # the header and a third of the pixels
+    with pytest.raises(ValueError, match=r"cut short\.fits is truncated .*copy or download it again"):
+        read_stamps(path)
+    for keyword, value in (("BITPIX", b"'eight'"), ("NAXIS1", b"'twenty'"), ("NAXIS", b"7")):
+        path.write_bytes(_card(raw, keyword, value))
+        with pytest.raises(ValueError, match=r"cut short\.fits"):
+            read_stamps(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"cut short\.fits is not a readable FITS file"):
+        read_stamps(path)
+    with pytest.raises(ValueError, match="is a folder"):
+        read_stamps(tmp_path)
+
+
+def test_incomplete_write_stamps_file_is_refused(stamps, tmp_path):
+    """A write_stamps file cut at an HDU boundary used to be read without its mask, noise and metadata."""
+    raw = write_stamps(stamps, tmp_path / "full.fits").read_bytes()
+    with fits.open(tmp_path / "full.fits") as hdul:
+        mask_start = hdul.fileinfo(1)["hdrLoc"]
+        meta_start = hdul.fileinfo(len(hdul) - 1)["hdrLoc"]
+    for cut, missing in ((mask_start, "MASK and META"), (meta_start, "META")):
+        (tmp_path / "part.fits").write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match=rf"part\.fits is a write_stamps file without its {missing} HDU"):
+            read_stamps(tmp_path / "part.fits")
+    (tmp_path / "part.fits").write_bytes(_card(raw, "PIXSCALE", b"-0.5"))
+    with pytest.raises(ValueError, match=r"part\.fits: PIXSCALE = -0.5 is not a positive number"):
+        read_stamps(tmp_path / "part.fits")
+
+
+def test_inf_pixels_and_bad_noise_name_the_hdu():
+    """These were refused by Stamps with a stamp index only, not the file and HDU they came from."""
+    cube = np.ones((2, 5, 5))
+    cube[1, 2, 2] = np.inf
+    with pytest.raises(ValueError, match=r"1 stamp\(s\) have inf pixels: HDU 0 \(PRIMARY\) of the HDUList, plane 1"):
+        read_stamps(fits.HDUList([fits.PrimaryHDU(cube)]))
+    noise = np.full((2, 5, 5), 0.1)
+    noise[0, 0, 0] = -1.0
+    hdul = fits.HDUList([fits.PrimaryHDU(np.ones((2, 5, 5))), fits.ImageHDU(noise, name="NOISE")])
+    with pytest.raises(ValueError, match=r"noise map of 1 stamp\(s\) .*HDU 0 \(PRIMARY\) of the HDUList, plane 0"):
+        read_stamps(hdul, hdu=0, noise_hdu="NOISE")
+    with pytest.raises(TypeError, match="mask_hdu must be an HDU index or EXTNAME"):
+        read_stamps(hdul, mask_hdu=1.5)
+
+
+def test_cut_stamps_far_outside_or_from_an_empty_image():
+    """Found by tests/fuzz: a position of 1e308 overflowed inside Cutout2D (OverflowError)."""
+    with pytest.raises(ValueError, match=r"positions row\(s\) 0 give stamps entirely outside the image"):
+        cut_stamps(np.ones((5, 5)), [[1e308, -1e308]], 3)
+    with pytest.raises(ValueError, match=r"image must be 2-D and non-empty, got shape \(0, 0\)"):
+        cut_stamps(np.ones((0, 0)), [[1.0, 1.0]], 3)
+
+
+def test_pixel_scale_errors_say_what_to_pass():
+    with pytest.raises(TypeError, match="pixel_scale must be a number"):
+        Stamps(np.ones((4, 4)), pixel_scale="fast")
+    with pytest.raises(ValueError, match=r"pixel_scale is in pix / arcsec.*inverse, 0.0333333 arcsec / pix"):
+        Stamps(np.ones((4, 4)), pixel_scale=30 * u.pix / u.arcsec)
 
 
 # ------------------------------------------------------------------ scaling

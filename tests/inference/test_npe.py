@@ -197,6 +197,31 @@ def test_save_load_round_trip(mdn_posterior, tmp_path):
     np.testing.assert_array_equal(again.prior.high, [1.0, 2.0])
 
 
+@pytest.mark.parametrize("damage, message", [
+    ("{not json", "not valid JSON"),  # was a raw JSONDecodeError naming no file
+    ("[" * 5000 + "]" * 5000, "nests lists/objects 5000 levels deep"),  # was a RecursionError
+    ({"min_acceptance": None}, "KeyError: 'min_acceptance'"),  # (None: the entry deleted) was a raw KeyError
+    ({"max_rounds": 0}, "max_rounds must be a positive integer"),  # was accepted: every draw NaN
+    ({"min_acceptance": True}, "min_acceptance must be in"),
+    ({"prior": [{"class": "Uniform", "name": "a", "unit": "nan", "low": 0, "high": 1}]}, "unit"),
+])
+def test_damaged_prior_sidecar_names_the_file(mdn_posterior, tmp_path, damage, message):
+    import json
+
+    from astrobayes.core.serialization import ModelFileError
+
+    mdn_posterior.save(tmp_path / "posterior")
+    sidecar = tmp_path / "posterior.prior.json"
+    if isinstance(damage, dict):
+        content = {**json.loads(sidecar.read_text()), **damage}
+        sidecar.write_text(json.dumps({key: value for key, value in content.items() if value is not None}))
+    else:
+        sidecar.write_text(damage)
+    with pytest.raises(ModelFileError, match=message) as caught:
+        Posterior.load(tmp_path / "posterior")
+    assert str(sidecar) in str(caught.value)
+
+
 def test_flow_densities_build():
     for density in ("maf", "realnvp"):
         npe = NPE(gaussian_prior(), density=density, n_transforms=1, hidden_features=8)

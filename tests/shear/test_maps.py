@@ -32,7 +32,8 @@ def _example(nside=4, nest=False, seed=0):
 def test_validation_errors():
     with pytest.raises(ValueError, match=r"gamma1 has 3072 pixels \(nside 16\) but nside=32 needs 12288"):
         ShearMap(gamma1=np.zeros(3072), gamma2=np.zeros(3072), nside=32)
-    with pytest.raises(ValueError, match="kappa has 100 pixels, no nside"):
+    with pytest.raises(ValueError, match=r"kappa has 100 pixels along its last axis, no nside.*nearest HEALPix "
+                                         r"sizes are 48 \(nside 2\) and 192 \(nside 4\)"):
         ShearMap(kappa=np.zeros(100))
     with pytest.raises(ValueError, match="power of 2"):
         ShearMap(kappa=np.zeros(12 * 9), nside=3)
@@ -123,6 +124,18 @@ def test_write_read_round_trip_exact(tmp_path, nest):
         write_maps(tmp_path / "m.fits", original)
 
 
+def test_write_refuses_a_file_the_maps_were_read_from(tmp_path, monkeypatch):
+    write_maps(tmp_path / "m.fits", _example())
+    original = (tmp_path / "m.fits").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    back = read_maps("m.fits").to_nest()  # derived maps keep the record of their source
+    for target in ("m.fits", tmp_path / "m.fits", "./x/../m.fits"):
+        with pytest.raises(ValueError, match="is the map file the maps were read from"):
+            write_maps(target, back, overwrite=True)
+    assert (tmp_path / "m.fits").read_bytes() == original
+    write_maps("elsewhere.fits", back)
+
+
 def test_read_separate_files_with_boolean_mask(tmp_path):
     m = _example()
     hp.write_map(tmp_path / "g1.fits", np.where(m.mask, m.gamma1, hp.UNSEEN), dtype=np.float64)
@@ -160,6 +173,74 @@ def test_read_errors(tmp_path):
     hp.write_map(tmp_path / "small.fits", np.ones(48))
     with pytest.raises(ValueError, match="NSIDE"):
         read_maps([tmp_path / "ring.fits", tmp_path / "small.fits"], fields=("gamma1", "gamma2"))
+
+
+# ---------------------------------------------------------------- damaged files (found by tests/fuzz)
+def _card(raw: bytes, keyword: str, value: bytes) -> bytes:
+    """``raw`` with the header card ``keyword`` rewritten to ``value`` (80 bytes)."""
+    start = raw.index(keyword.encode().ljust(8))
+    return raw[:start] + (keyword.encode().ljust(8) + b"= " + value).ljust(80) + raw[start + 80:]
+
+
+def test_damaged_map_files_name_the_file(tmp_path):
+    """Raw OSError, TypeError ('buffer is too small'), IndexError, KeyError, VerifyError and AssertionError from
+    astropy and healpy used to escape; each is now a ValueError naming the file."""
+    write_maps(tmp_path / "good.fits", ShearMap(kappa=np.arange(48.0), mask=np.arange(48) > 2))
+    raw = (tmp_path / "good.fits").read_bytes()
+    path = tmp_path / "bad map.fits"
+    path.write_bytes(raw[:7000])  # inside the table's data
+    with pytest.raises(ValueError, match=r"bad map\.fits is truncated"):
+        read_maps(path)
+    path.write_bytes(raw[:2880])  # the primary HDU only
+    with pytest.raises(ValueError, match=r"hdu=1 but .*bad map\.fits has only HDU\(s\) 0 to 0 .*truncated\?"):
+        read_maps(path)
+    for keyword, value, said in (("TTYPE1", b"0", "not a readable HEALPix FITS file"),  # astropy asserts
+                                 ("TFORM1", b"'Q'", "not a readable HEALPix FITS file"),
+                                 ("NSIDE", b"4", r"the header says NSIDE = 4 but its columns hold 48 pixels"),
+                                 ("ORDERING", b"'NENTED'", "is neither RING nor NESTED")):
+        path.write_bytes(_card(raw, keyword, value))
+        with pytest.raises(ValueError, match=rf"bad map\.fits.*{said}"):
+            read_maps(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"bad map\.fits is not a readable HEALPix FITS file"):
+        read_maps(path)
+    with pytest.raises(TypeError, match="hdu must be the index"):
+        read_maps(tmp_path / "good.fits", hdu="1")
+
+
+def test_wrong_length_map_file_gives_the_nearest_healpix_sizes(tmp_path):
+    fits.BinTableHDU.from_columns([fits.Column("KAPPA", "D", array=np.ones(100))],
+                                  header=fits.Header([("ORDERING", "RING")])).writeto(tmp_path / "short.fits")
+    with pytest.raises(ValueError, match=r"short\.fits: not a full-sky HEALPix map: its columns hold 100 pixels "
+                                         r"\(no nside.*nearest HEALPix sizes are 48 \(nside 2\) and 192 \(nside 4\)"):
+        read_maps(tmp_path / "short.fits")
+
+
+def test_nan_in_an_observed_pixel_of_a_file_names_the_file(tmp_path):
+    values = np.arange(12.0)
+    values[4] = np.nan
+    hp.write_map(tmp_path / "nan.fits", values, column_names=["KAPPA"])
+    with pytest.raises(ValueError, match=r"nan\.fits: kappa has 1 NaN/inf .* marked with hp\.UNSEEN"):
+        read_maps(tmp_path / "nan.fits")
+
+
+def test_a_mask_on_another_grid_names_both_grids():
+    """It used to say only 'mask must have shape (768,)', blaming the mask when the map may be the odd one."""
+    with pytest.raises(ValueError, match=r"mask has 192 pixels \(nside 4\) but the maps have 768 \(nside 8\): the "
+                                         r"mask and the maps must be on one grid \(hp\.ud_grade one of them\)"):
+        ShearMap(kappa=np.zeros(768), mask=np.ones(192, bool))
+    with pytest.raises(ValueError, match=r"kappa has 108 pixels along its last axis, no nside"):
+        ShearMap(kappa=np.zeros(108))  # 12·3², but nside must be a power of 2
+    with pytest.raises(TypeError, match="kappa is a boolean array: is it the footprint"):
+        ShearMap(np.ones(12, bool))  # the footprint in kappa's place was taken for a κ map of 0s and 1s
+
+
+def test_grids_larger_than_memory_are_refused_before_allocating():
+    small = ShearMap(kappa=np.zeros(12))
+    with pytest.raises(ValueError, match=r"nside=1048576 needs about .* GiB .* more than this machine's"):
+        small.udgrade(2**20)
+    with pytest.raises(ValueError, match=r"nside=1048576 needs about"):
+        catalog_to_maps(Table({"ra": [1.0], "dec": [2.0], "e1": [0.0], "e2": [0.0]}), 2**20)
 
 
 # ---------------------------------------------------------------- catalogues

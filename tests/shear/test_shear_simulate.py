@@ -186,8 +186,21 @@ def test_bad_inputs():
         ShearSimulator(8, fields=("shear",))
     with pytest.raises(ValueError, match="all-masked"):
         ShearSimulator(8, mask=np.zeros(768, bool))
-    with pytest.raises(ValueError, match="mask must have shape"):
+    with pytest.raises(ValueError, match=r"mask has 100 pixels \(no nside.*\) but nside=8 needs 768"):
         ShearSimulator(8, mask=np.ones(100, bool))
+    # healpy's "Wrong pixel number (it is not 12*nside**2)" named no argument (found by tests/fuzz)
+    with pytest.raises(ValueError, match=r"kappa has 190 pixels .*nearest HEALPix sizes are 48 \(nside 2\) and 192"):
+        kappa_to_shear(np.zeros(190))
+    with pytest.raises(ValueError, match="gamma1 has 190 pixels"):
+        shear_to_kappa(np.zeros(190), np.zeros(190))
+    with pytest.raises(ValueError, match=r"mask has 48 pixels \(nside 2\) but gamma1 and gamma2 have 192"):
+        shear_to_kappa(np.zeros(192), np.zeros(192), mask=np.ones(48, bool))
+    with pytest.raises(ValueError, match="hp.UNSEEN in observed pixels; pass mask="):
+        shear_to_kappa(np.full(192, hp.UNSEEN), np.zeros(192))
+    with pytest.raises(ValueError, match=r"kappa has values up to 2.5e\+154"):
+        kappa_to_shear(np.r_[2.5e154, np.zeros(11)])  # the shear came back NaN without an error
+    g1, _ = kappa_to_shear(np.zeros((1, 2, 48)))  # stacks of any depth (healpy's "bad number of pixels" before)
+    assert g1.shape == (1, 2, 48)
     with pytest.raises(ValueError, match="shift"):
         ShearSimulator(8, lognormal=True, shift=0.0)
     with pytest.raises(ValueError, match="n_gal"):

@@ -194,7 +194,7 @@ def test_summary_statistics_concatenates_the_pieces():
 
 def test_bad_input_is_a_clear_error():
     kappa = np.zeros(hp.nside2npix(8))
-    with pytest.raises(ValueError, match="not a HEALPix size"):
+    with pytest.raises(ValueError, match="maps has 700 pixels along its last axis, no nside: not 12·nside²"):
         pseudo_cl(np.zeros(700))
     with pytest.raises(ValueError, match="mask must be a boolean"):
         pseudo_cl(kappa, np.ones(kappa.size))
@@ -217,3 +217,25 @@ def test_bad_input_is_a_clear_error():
         peak_counts(kappa, thresholds=[0.0, 1.0], sigma="noise")
     with pytest.raises(ValueError, match="zero everywhere"):
         peak_counts(kappa, thresholds=[0.0, 1.0])
+
+
+def test_root_causes_of_bad_maps_and_masks():
+    """Found by tests/fuzz: messages that blamed the wrong argument, and finite nonsense that gave NaN or worse."""
+    kappa = np.random.default_rng(0).normal(0.0, 0.01, hp.nside2npix(4))
+    mask = np.ones(kappa.size, bool)
+    with pytest.raises(ValueError, match=r"mask has 48 pixels \(nside 2\) but maps has 192 \(nside 4\)"):
+        pseudo_cl(kappa, np.ones(48, bool))
+    with pytest.raises(TypeError, match="maps is a boolean array: is it the mask"):
+        pseudo_cl(mask, kappa)  # the arguments swapped
+    unseen = kappa.copy()
+    unseen[:5] = hp.UNSEEN  # finite: it used to flow into the band powers as −1.6e30
+    with pytest.raises(ValueError, match=r"hp.UNSEEN in 5 observed pixel\(s\).*mask = maps != hp.UNSEEN"):
+        pseudo_cl(unseen)
+    assert np.isfinite(pseudo_cl(unseen, unseen != hp.UNSEEN, bins=3).power).all()
+    with pytest.raises(ValueError, match=r"values up to 1e\+200.*are the maps in other units"):
+        pseudo_cl(np.full(48, 1e200), bins=2)  # the power overflowed to NaN without an error
+    with pytest.raises(ValueError, match=r"bins=10: between ℓ = 2 and lmax = 8 \(the maps' nside is 4\) there is "
+                                         r"room for 1 to 7 bins"):
+        pseudo_cl(kappa)  # the default bins at a small nside
+    with pytest.raises(TypeError, match="bins must be a number of bins"):
+        pseudo_cl(kappa, bins="4")

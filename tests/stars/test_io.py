@@ -91,6 +91,19 @@ def test_round_trip_keeps_values_and_units(tmp_path, suffix):
     write_stellar_catalog(catalog, path, overwrite=True)
 
 
+def test_write_refuses_the_file_it_was_read_from(tmp_path, monkeypatch):
+    path = tmp_path / "stars.ecsv"
+    write_stellar_catalog(read_sample(sample_catalog()), path)
+    original = path.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    catalog = read_stellar_catalog("stars.ecsv", teff="teff", radius="radius", parallax="parallax",
+                                   parallax_err="parallax_err")
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(ValueError, match=r"path 'sub/\.\./stars.ecsv' is the file the table was read from"):
+        write_stellar_catalog(catalog[:2], "sub/../stars.ecsv", overwrite=True)
+    assert path.read_bytes() == original
+
+
 def test_round_trip_through_csv_with_units_given(tmp_path):
     catalog = read_sample(sample_catalog())
     path = tmp_path / "stars.csv"

@@ -1,4 +1,5 @@
 """Tests of the supernova lightcurve readers and the Lightcurves collection (astrobayes.supernovae.io)."""
+import os
 import re
 import shutil
 import tarfile
@@ -545,6 +546,27 @@ def test_write_refuses_to_overwrite(tmp_path, sample_truth):
     write_lightcurves(small, gz)
     with pytest.raises(FileExistsError):
         write_lightcurves(small, gz)
+
+
+def test_write_refuses_the_files_it_was_read_from(tmp_path, sample_truth):
+    for name in ("lcs.ecsv", "lcs.ecsv.gz"):
+        path = tmp_path / name
+        write_lightcurves(sample_truth, path)
+        originals = {p: p.read_bytes() for p in tmp_path.iterdir()}
+        read = read_lightcurves(path)
+        meta_file = tmp_path / name.replace("lcs", "lcs_meta")
+        # the observations file, its metadata file (as either output), a selection of them, a hard link
+        os.link(path, tmp_path / f"twin_{name}")
+        for lcs, target in ((read, path), (read, meta_file), (read.select([0, 1]), path),
+                            (read.truncate(5.0), tmp_path / f"twin_{name}")):
+            with pytest.raises(ValueError, match="the lightcurve file the collection was read from"):
+                write_lightcurves(lcs, target, overwrite=True)
+        (tmp_path / f"twin_{name}").unlink()
+        assert {p: p.read_bytes() for p in tmp_path.iterdir()} == originals
+        copy = tmp_path / f"copy_{name}"
+        write_lightcurves(read, copy)  # elsewhere is fine; the record of the source stays out of the file
+        assert "astrobayes_read_from" not in Table.read(copy, format="ascii.ecsv").meta
+        assert len(read_lightcurves(copy)) == len(sample_truth)
 
 
 def test_write_and_read_errors(tmp_path, sample_truth):

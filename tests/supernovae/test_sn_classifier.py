@@ -385,3 +385,26 @@ def test_redshift_columns_are_configurable(data):
     assert build_sequences(renamed, clf.config).channels[-2:] == ["redshift", "redshift_err"]
     with pytest.raises(ValueError, match="no column.*'host_z'"):
         classify(data[1].select(np.arange(5)), clf)
+
+
+def test_a_class_absent_from_the_training_set_is_named_with_the_fix(data):
+    lcs = data[0]
+    no_ibc = lcs.select(lcs.labels != "Ibc")
+    with pytest.raises(ValueError, match=r"no object of class\(es\) \['Ibc'\], which task='three' needs.*"
+                                         r"task='binary'"):
+        train_classifier(no_ibc, task="three", epochs=1, progress=False)
+
+
+def test_a_class_drawn_wholly_into_the_held_out_objects_is_moved_into_training():
+    from astrobayes.supernovae.model import _every_class_trained
+
+    lcs = simulate_lightcurves(5, seed=0)
+    labels = np.array([0, 0, 1, 1, 2])                  # the only Ibc (row 4) was drawn for calibration
+    train, validation, calibration = np.array([0, 2, 3]), np.array([1]), np.array([4])
+    with pytest.warns(UserWarning, match=rf"no training object of class\(es\) \['Ibc'\].*Ibc \({lcs.ids[4]}\)"):
+        train, validation, calibration = _every_class_trained(lcs, labels, ("Ia", "II", "Ibc"), train, validation,
+                                                              calibration)
+    assert train.tolist() == [0, 2, 3, 4] and validation.tolist() == [1] and calibration.tolist() == []
+    # nothing to move: the rows come back as they were, without a warning
+    same = _every_class_trained(lcs, labels, ("Ia", "II", "Ibc"), np.array([0, 2, 4]), np.array([1]), np.array([3]))
+    assert [rows.tolist() for rows in same] == [[0, 2, 4], [1], [3]]
