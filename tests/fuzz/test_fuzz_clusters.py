@@ -10,8 +10,6 @@ must be a documented exception naming the file, column or argument.
 """
 import warnings
 
-import gzip
-
 import numpy as np
 import pytest
 from astropy import units as u
@@ -19,6 +17,10 @@ from astropy.table import Column, Table
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+try:  # tests/fuzz as a package or as a plain directory on sys.path
+    from .fuzz_damage import damage_file
+except ImportError:
+    from fuzz_damage import damage_file
 from astrobayes.clusters import (cluster_features, estimate_mass, feature_matrix, member_sets, phase_space_images,
                                  projected_radius, read_member_catalog, simulate_clusters, train_mass_model,
                                  velocity_from_redshift)
@@ -136,12 +138,7 @@ def test_fuzz_read_member_catalog_from_file(tmp_path, spec, suffix, cut, flip):
         table.write(path, overwrite=True, format="ascii.ecsv" if suffix == ".ecsv.gz" else None)
     except Exception:  # noqa: BLE001  (astropy cannot write some hostile tables: nothing to read then)
         return
-    data = bytearray(path.read_bytes())
-    if suffix == ".ecsv.gz":
-        data = bytearray(gzip.compress(bytes(data)))
-    if flip is not None:
-        data[flip[0] % len(data)] = flip[1]
-    path.write_bytes(bytes(data[: max(0, len(data) - cut)]))
+    damage_file(path, compress=suffix == ".ecsv.gz", flip=flip, cut=cut)
     options = {"velocity_unit": "km/s", "radius_unit": "Mpc"} if suffix == ".csv" else {}
     options["format"] = "ascii.ecsv" if suffix == ".ecsv.gz" else None
     try:

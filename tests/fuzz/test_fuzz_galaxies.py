@@ -20,6 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+try:  # tests/fuzz as a package or as a plain directory on sys.path
+    from .fuzz_damage import set_card
+except ImportError:
+    from fuzz_damage import set_card
 from astrobayes.galaxies import (COSMOS_GALAXY_PSF, Stamps, StampScaler, cut_stamps, detect_sources, read_stamps,
                                  write_stamps)
 
@@ -89,16 +93,6 @@ def check_stamps(stamps: Stamps) -> None:
         assert stamps.pixel_scale.unit == u.arcsec / u.pix and stamps.pixel_scale.value > 0
 
 
-def _set_card(data: bytes, keyword: str, value: str) -> bytes:
-    """Rewrite the first header card ``keyword`` (80-byte aligned) as ``keyword = value``, kept 80 bytes long."""
-    key = keyword.encode().ljust(8)
-    for start in range(0, len(data) - 79, 80):
-        if data[start:start + 8] == key:
-            card = (key + b"= " + value.encode("utf-8", "surrogatepass").rjust(20)).ljust(80)[:80]
-            return data[:start] + card + data[start + 80:]
-    return data
-
-
 @st.composite
 def damaged_fits(draw, seeds) -> tuple[bytes, dict]:
     """One seed file with one to three kinds of damage, and the keywords to read it with."""
@@ -116,9 +110,9 @@ def damaged_fits(draw, seeds) -> tuple[bytes, dict]:
                 raw[draw(st.integers(0, top - 1))] = draw(st.integers(0, 255))
             data = bytes(raw)
         elif how == "card":
-            data = _set_card(data, draw(st.sampled_from(CARDS)), draw(st.sampled_from(NASTY_NUMBERS + NASTY_TEXT)))
+            data = set_card(data, draw(st.sampled_from(CARDS)), draw(st.sampled_from(NASTY_NUMBERS + NASTY_TEXT)))
         elif how == "unicode":
-            data = _set_card(data, draw(st.sampled_from(["BUNIT", "EXTNAME", "OBJECT", "STAMPFMT", "CTYPE1"])),
+            data = set_card(data, draw(st.sampled_from(["BUNIT", "EXTNAME", "OBJECT", "STAMPFMT", "CTYPE1"])),
                              "'" + draw(st.sampled_from(NASTY_TEXT) | st.text(max_size=12)) + "'")
     return data, options
 

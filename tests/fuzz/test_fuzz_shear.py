@@ -22,6 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+try:  # tests/fuzz as a package or as a plain directory on sys.path
+    from .fuzz_damage import set_card
+except ImportError:
+    from fuzz_damage import set_card
 from astrobayes.shear import (ShearMap, catalog_to_maps, find_peaks, kappa_to_shear, minkowski_functionals,
                               peak_counts, pseudo_cl, read_maps, shear_to_kappa, write_maps)
 
@@ -71,16 +75,6 @@ def check_map(shear_map: ShearMap) -> None:
         assert (values[..., ~shear_map.mask] == 0).all()
 
 
-def _set_card(data: bytes, keyword: str, value: str) -> bytes:
-    """Rewrite the first header card ``keyword`` (80-byte aligned) as ``keyword = value``, kept 80 bytes long."""
-    key = keyword.encode().ljust(8)
-    for start in range(0, len(data) - 79, 80):
-        if data[start:start + 8] == key:
-            card = (key + b"= " + value.encode("utf-8", "surrogatepass").rjust(20)).ljust(80)[:80]
-            return data[:start] + card + data[start + 80:]
-    return data
-
-
 @st.composite
 def damaged_fits(draw, seeds) -> bytes:
     data = seeds[draw(st.integers(0, len(seeds) - 1))]
@@ -97,7 +91,7 @@ def damaged_fits(draw, seeds) -> bytes:
                 raw[draw(st.integers(0, top - 1))] = draw(st.integers(0, 255))
             data = bytes(raw)
         elif how == "card":
-            data = _set_card(data, draw(st.sampled_from(CARDS)),
+            data = set_card(data, draw(st.sampled_from(CARDS)),
                              draw(st.sampled_from(NASTY_VALUES) | st.sampled_from(NASTY_TEXT).map("'{}'".format)))
     return data
 

@@ -7,7 +7,6 @@ columns, empty tables and unicode names. Accepted catalogues must hold
 positive finite standard columns in the standard units; refused ones must
 raise a documented exception naming the file, column or argument.
 """
-import gzip
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,10 @@ from astropy.table import Column, QTable, Table
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+try:  # tests/fuzz as a package or as a plain directory on sys.path
+    from .fuzz_damage import damage_file
+except ImportError:
+    from fuzz_damage import damage_file
 from astrobayes.core.serialization import ModelFileError
 from astrobayes.stars.emulator import exact_stellar_delta_map
 from astrobayes.stars.io import STANDARD_UNITS, read_stellar_catalog
@@ -110,12 +113,7 @@ def test_fuzz_read_stellar_catalog_from_file(tmp_path, spec, suffix, cut, flip):
         table.write(path, overwrite=True, format="ascii.ecsv" if suffix == ".ecsv.gz" else None)
     except Exception:  # noqa: BLE001  (astropy cannot write some hostile tables: nothing to read then)
         return
-    data = bytearray(path.read_bytes())
-    if suffix == ".ecsv.gz":
-        data = bytearray(gzip.compress(bytes(data)))
-    if flip is not None:
-        data[flip[0] % len(data)] = flip[1]
-    path.write_bytes(bytes(data[: max(0, len(data) - cut)]))
+    damage_file(path, compress=suffix == ".ecsv.gz", flip=flip, cut=cut)
     options = {"luminosity_unit": "solLum", "teff_unit": "K", "radius_unit": "solRad"} if suffix == ".csv" else {}
     options["format"] = "ascii.ecsv" if suffix == ".ecsv.gz" else None
     try:
