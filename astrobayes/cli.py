@@ -402,11 +402,19 @@ def _train(args) -> int:
                                   log=lambda text: print(text, flush=True),
                                   command="astrobayes " + shlex.join(args.argv),
                                   checkpoint=args.checkpoint, resume=args.resume)
-    except (ConfigError, FileExistsError, FileNotFoundError) as err:
+    except (ConfigError, FileExistsError, FileNotFoundError, ValueError, TypeError) as err:
+        # bad settings found only once the work has started (a count out of range, a damaged or
+        # mismatched checkpoint: ModelFileError is a ValueError) are bad input too: exit 2
         return usage(str(err))
+    except MemoryError as err:
+        return usage(f"not enough memory for these settings ({err}); use fewer simulations or smaller networks")
     except KeyboardInterrupt as stop:
         if args.checkpoint is None:
             raise
+        if not Path(args.checkpoint).exists():
+            print(f"astrobayes train {args.domain}: interrupted before the first checkpoint was written; "
+                  "nothing to resume, rerun without --resume", file=sys.stderr)
+            return 130
         from .estimators import TrainingInterrupted
 
         where = (f" by {stop.signal_name} after epoch {stop.epoch} of {stop.epochs}"
@@ -574,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _run(argv)
+        with _sigterm_as_interrupt():  # SIGTERM (a batch system's stop) ends any command like Ctrl-C
+            return _run(argv)
     except KeyboardInterrupt as stop:
         command = f"astrobayes {argv[0]}" if argv and not argv[0].startswith("-") else "astrobayes"
         said = " ".join(str(stop).split())  # e.g. where the checkpoints of an interrupted training run are

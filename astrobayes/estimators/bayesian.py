@@ -30,7 +30,7 @@ from ..core.standardize import Standardizer
 from ..core.validation import n_rows
 from .base import Estimator, FeatureNetwork, Prediction
 from .ensemble import Uncertainty, component_choice, mixture_log_prob, mixture_moments
-from .layers import ACTIVATIONS
+from .layers import ACTIVATIONS, hidden_sizes
 from .training import TrainingConfig, training_config
 
 __all__ = ["VariationalBNN", "FlatMLP", "WeightMixture"]
@@ -275,7 +275,7 @@ class VariationalBNN(WeightMixture):
                  heteroscedastic: bool = True, activation: str = "silu", embedding: nn.Module | None = None,
                  seed: int | None = 0):
         super().__init__(embedding)
-        self.hidden = tuple(int(h) for h in hidden)
+        self.hidden = hidden_sizes(hidden)
         if not (isinstance(prior_std, (int, float)) and math.isfinite(prior_std) and prior_std > 0):
             raise ValueError(f"prior_std must be a positive number, got {prior_std!r}")
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:

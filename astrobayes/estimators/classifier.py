@@ -25,7 +25,7 @@ from ..core.seeding import make_generator
 from ..core.serialization import register_estimator
 from ..core.validation import as_tensor, check_same_length
 from .base import Estimator, FeatureNetwork, Prediction
-from .layers import make_mlp
+from .layers import hidden_sizes, make_mlp
 from .training import History, TrainingConfig, fit_module, training_config
 
 __all__ = ["Classifier"]
@@ -96,7 +96,7 @@ class Classifier(Estimator):
     def __init__(self, hidden: Sequence[int] = (64, 64), n_classes: int | None = None,
                  embedding: nn.Module | None = None, activation: str = "silu", dropout: float = 0.0):
         super().__init__(embedding)
-        self.hidden = tuple(int(h) for h in hidden)
+        self.hidden = hidden_sizes(hidden)
         if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, int)
                                       or n_classes < 2):
             raise ValueError(f"n_classes must be an integer >= 2 or None, got {n_classes!r}")

@@ -33,6 +33,7 @@ from ..core.standardize import Standardizer
 from ..core.validation import n_rows
 from .base import FeatureNetwork
 from .bayesian import FlatMLP, WeightMixture, _n_train
+from .layers import hidden_sizes
 from .training import TrainingConfig, show_progress, training_config
 
 __all__ = ["HMCBNN", "HMCResult", "hamiltonian_monte_carlo"]
@@ -319,7 +320,7 @@ class HMCBNN(WeightMixture):
                  n_warmup: int = 500, thin: int = 2, n_leapfrog: int = 50, step_size: float | None = None,
                  target_accept: float = 0.8, jitter: bool = True, adapt_mass: bool = True, activation: str = "tanh"):
         super().__init__(None)
-        self.hidden = tuple(int(h) for h in hidden)
+        self.hidden = hidden_sizes(hidden)
         if not (isinstance(prior_std, (int, float)) and math.isfinite(prior_std) and prior_std > 0):
             raise ValueError(f"prior_std must be a positive number, got {prior_std!r}")
         self.prior_std = float(prior_std)

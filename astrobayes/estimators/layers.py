@@ -1,16 +1,35 @@
 """Small building blocks shared by the estimators."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from torch import nn
 
 from ..core.limits import check_parameter_count, short_repr
 
-__all__ = ["ACTIVATIONS", "make_mlp", "reset_parameters"]
+__all__ = ["ACTIVATIONS", "hidden_sizes", "make_mlp", "reset_parameters"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
+
+
+def hidden_sizes(hidden, name: str = "hidden") -> tuple[int, ...]:
+    """Hidden layer widths as a tuple of ints; a string, a bool or a non-integer width is a TypeError/ValueError.
+
+    >>> hidden_sizes([64, 64])
+    (64, 64)
+    >>> hidden_sizes("64")
+    Traceback (most recent call last):
+    ...
+    TypeError: hidden must be a sequence of layer widths such as (64, 64), got the str '64'
+    """
+    if isinstance(hidden, (str, bytes, bool)) or not isinstance(hidden, Iterable):
+        raise TypeError(f"{name} must be a sequence of layer widths such as (64, 64), got the "
+                        f"{type(hidden).__name__} {short_repr(hidden)}")
+    sizes = tuple(hidden)
+    if any(isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 for size in sizes):
+        raise ValueError(f"{name} layer widths must be positive integers, got {short_repr(sizes)}")
+    return tuple(int(size) for size in sizes)
 
 
 def make_mlp(in_features: int, hidden: Sequence[int], out_features: int, activation: str = "silu",

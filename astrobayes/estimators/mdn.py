@@ -20,7 +20,7 @@ from ..core.seeding import make_generator
 from ..core.serialization import register_estimator
 from ..core.standardize import Standardizer
 from .base import Estimator, FeatureNetwork, Prediction
-from .layers import make_mlp
+from .layers import hidden_sizes, make_mlp
 
 __all__ = ["MixtureComponents", "MixtureDensityNetwork"]
 
@@ -122,7 +122,7 @@ class MixtureDensityNetwork(Estimator):
         if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
             raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
         self.n_components = n_components
-        self.hidden = tuple(int(h) for h in hidden)
+        self.hidden = hidden_sizes(hidden)
         self.activation = activation
         make_mlp(1, self.hidden, 1, activation)  # validate the options now
 

@@ -19,7 +19,7 @@ from ..core.seeding import make_generator
 from ..core.serialization import register_estimator
 from ..core.standardize import Standardizer
 from .base import Estimator, FeatureNetwork, Prediction
-from .layers import make_mlp
+from .layers import hidden_sizes, make_mlp
 
 __all__ = ["Regressor"]
 
@@ -82,7 +82,7 @@ class Regressor(Estimator):
     def __init__(self, hidden: Sequence[int] = (64, 64), heteroscedastic: bool = False,
                  embedding: nn.Module | None = None, activation: str = "silu", dropout: float = 0.0):
         super().__init__(embedding)
-        self.hidden = tuple(int(h) for h in hidden)
+        self.hidden = hidden_sizes(hidden)
         self.heteroscedastic = bool(heteroscedastic)
         self.activation = activation
         self.dropout = float(dropout)
