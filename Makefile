@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.astrobayes-installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test test-all benchmark benchmark-sbi clean
+.PHONY: demo test test-all fuzz benchmark benchmark-sbi clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --doctest-modules astrobayes tests
+
+# the fuzz tests of every reader with 500 examples each instead of the suite's 40 (about 10 minutes)
+fuzz: $(STAMP)
+	$(BIN)/python benchmarks/fuzz_readers.py --examples 500
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/estimators.py
