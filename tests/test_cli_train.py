@@ -395,13 +395,10 @@ def test_train_outputs_never_write_over_the_configuration_or_shipped_data(tmp_pa
     ("stars", "train.hidden=[100000,100000]", "parameters (about 160 GB to train)"),
 ])
 def test_absurd_network_sizes_exit_2_before_any_work(domain, setting, message, tmp_path, capsys):
-    import time
-
-    start = time.perf_counter()
     assert main(["train", domain, "--output", str(tmp_path / "m"), "--set", setting]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert message in err and len(err.strip().splitlines()) == 1, err
-    assert time.perf_counter() - start < 10  # refused by the checks, not after simulations or an allocation
+    assert out == ""  # refused by the checks: no simulation or training step was logged
     assert _entries(tmp_path) == []
 
 

@@ -1,10 +1,9 @@
 """Bounds on what a file, a configuration or constructor options may ask for (issue 20).
 
-Every refusal here must come before torch allocates the absurd network: the
-tests time it (a build that allocated 10¹² weights would fail or take
-minutes, not milliseconds).
+Every refusal here must come before torch allocates the absurd network: a
+build that allocated 10¹² weights would fail with MemoryError (not the
+ValueError expected) or not end. How fast a refusal is belongs to benchmarks.
 """
-import time
 
 import numpy as np
 import pytest
@@ -13,34 +12,33 @@ import torch
 from astrobayes.core import limits
 from astrobayes.core.limits import (check_parameter_count, nesting_depth, network_size_guard, parameter_limit,
                                     short_repr)
-# imported here, so that the timed refusals below do not include the first import of the estimators
 from astrobayes.estimators import CNNEmbedding, ConditionalFlow, MixtureDensityNetwork, Regressor, RNNEmbedding
 
 X = np.random.default_rng(0).normal(size=(32, 2)).astype(np.float32)
 Y = np.column_stack([X.sum(1), X[:, 0]]).astype(np.float32)
 
 
-def _refused_quickly(make, match: str, seconds: float = 2.0):
-    start = time.perf_counter()
+def _refused(make, match: str):
+    # No wall-clock bound here (speed lives in benchmarks): a build that were not refused before allocating
+    # would ask for terabytes or build 10^18 layers, and this test would fail with MemoryError or never end.
     with pytest.raises(ValueError, match=match):
         make()
-    assert time.perf_counter() - start < seconds
 
 
 def test_constructor_options_asking_for_terabytes_are_refused_at_construction():
-    _refused_quickly(lambda: Regressor(hidden=(10**6, 10**6)),
+    _refused(lambda: Regressor(hidden=(10**6, 10**6)),
                      r"layer widths 1 → \(1000000, 1000000\) → 1 gives a network of 1,000,004,000,001 parameters "
                      r"\(about 16 TB to train\); the limit is 1,000,000,000 parameters")
-    _refused_quickly(lambda: RNNEmbedding(3, hidden_size=10**6),
+    _refused(lambda: RNNEmbedding(3, hidden_size=10**6),
                      r"RNNEmbedding\(3, hidden_size=1000000\) needs more than")
-    _refused_quickly(lambda: CNNEmbedding(1, channels=(10**5, 10**5)), "CNNEmbedding")
+    _refused(lambda: CNNEmbedding(1, channels=(10**5, 10**5)), "CNNEmbedding")
 
 
 def test_layer_counts_in_the_billions_are_refused_by_the_tensor_limit():
     # each layer is small: the parameter limit alone would let this build layer after layer for hours
-    _refused_quickly(lambda: RNNEmbedding(3, hidden_size=4, num_layers=10**18),
+    _refused(lambda: RNNEmbedding(3, hidden_size=4, num_layers=10**18),
                      "more than 5,000 weight tensors")
-    _refused_quickly(lambda: ConditionalFlow("realnvp", n_transforms=10**18).fit(X, Y, epochs=1,
+    _refused(lambda: ConditionalFlow("realnvp", n_transforms=10**18).fit(X, Y, epochs=1,
                                                                                               progress=False),
                      "more than 5,000 weight tensors")
 
@@ -51,7 +49,7 @@ def test_layer_counts_in_the_billions_are_refused_by_the_tensor_limit():
 ])
 def test_fit_refuses_a_network_too_large_before_building_it(make):
     estimator = make()
-    _refused_quickly(lambda: estimator.fit(X, Y, epochs=1, progress=False), "parameters")
+    _refused(lambda: estimator.fit(X, Y, epochs=1, progress=False), "parameters")
     assert estimator.network is None
 
 

@@ -184,16 +184,12 @@ def test_member_errors_of_an_ensemble_name_the_file(tmp_path):
 
 
 def test_header_asking_for_a_larger_network_than_its_weights_is_refused_before_building(saved_regressor, tmp_path):
-    import time
-
     _, path, _ = saved_regressor
     header = json.loads(path.with_suffix(".json").read_text())
     header["config"]["hidden"] = [20_000, 20_000]  # 4·10⁸ weights (1.6 GB): under the global limit, not in the file
     stem = _copy_model(path, tmp_path, header=header)
-    start = time.perf_counter()
     with pytest.raises(ModelFileError, match=r"h\.json \(Regressor\) needs more than .* the weights file holds only"):
-        astrobayes.load(stem)
-    assert time.perf_counter() - start < 2.0  # refused before the 1.6 GB were allocated and initialised
+        astrobayes.load(stem)  # refused from the header, before the 1.6 GB are allocated and initialised
     header["config"]["hidden"] = [10**6, 10**6]  # 10¹² weights: above MAX_PARAMETERS
     stem = _copy_model(path, tmp_path, "g", header)
     with pytest.raises(ModelFileError, match=r"g\.json could not be rebuilt.*1,000,004,000,001 parameters"):
