@@ -368,9 +368,7 @@ def fit_module(
     best_state, best_score, stale = None, math.inf, 0
     first_epoch, finished, seconds_before = 0, False, 0.0
     plan = checkpoint_plan(config)
-    if plan is not None:
-        if context is not None:
-            raise ValueError("checkpoint cannot be combined with distributed=True yet; train on one process")
+    if plan is not None:  # (TrainingConfig already refuses a checkpoint with distributed=True)
         found = fingerprint(config, device, module, params, data, validation_data, description)
         saved = open_checkpoint(plan, found)
         objects = dict(module=module, optimizer=optimizer, scheduler=scheduler, generator=generator, device=device)

@@ -144,7 +144,10 @@ def section_options(section: Section) -> dict:
 
 
 def _short(value) -> str:
-    """A value's repr cut to a readable length, for messages (a hostile file may hold megabytes)."""
+    """A value's repr cut to a readable length, for messages (a hostile file may hold megabytes).
+
+    Imported on use: :mod:`astrobayes.core.limits` imports torch, which the command line's start-up avoids.
+    """
     from astrobayes.core.limits import short_repr
 
     return short_repr(value)

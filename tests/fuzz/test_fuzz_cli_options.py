@@ -42,6 +42,16 @@ def option_value():
         st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=16)
 
 
+def run_main(argv: list[str], capsys) -> int:
+    """``main(argv)`` with warnings silenced; its exit status, after :func:`check_exit` has read its stderr."""
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(argv)
+    check_exit(status, capsys.readouterr().err)
+    return status
+
+
 def check_exit(status: int, err: str) -> None:
     """0 or a usage error (2) with one line on stderr; never a traceback."""
     assert "Traceback" not in err, err
@@ -86,11 +96,7 @@ def test_fuzz_apply_options(files, capsys, model, options, flags, data):
         for option in options:
             argv += [option, data.draw(option_value())]
         argv += flags
-        capsys.readouterr()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            status = main(argv)
-        check_exit(status, capsys.readouterr().err)
+        status = run_main(argv, capsys)
         if status == 0:
             assert Path(argv[3]).is_file() or argv[3].endswith(".csv") or "--format" in options
 
@@ -132,8 +138,4 @@ def test_fuzz_train_options(stub_training, capsys, domain, options, flags, data)
                 value = str(Path(tmp) / value.replace("/", "_")) if value.strip() else value
             argv += [option, value]
         argv += flags
-        capsys.readouterr()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            status = main(argv)
-        check_exit(status, capsys.readouterr().err)
+        status = run_main(argv, capsys)
