@@ -40,7 +40,7 @@ from astrobayes.inference import DeltaMap, HierarchicalModel, JointPrior, Unifor
 FAST = os.environ.get("ASTROBAYES_FAST", "0") not in ("", "0")
 OUTPUT = Path(os.environ.get("ASTROBAYES_TUTORIAL_OUTPUT", "tutorial-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
-N_STEPS = 1500 if FAST else 5000
+N_STEPS = 500 if FAST else 5000
 
 
 def save_figure(fig, name):
@@ -75,7 +75,7 @@ def log_size(log_mass):
 rng = np.random.default_rng(42)
 train_mass = rng.uniform(LOG_MASS_RANGE[0] - 0.3, LOG_MASS_RANGE[1] + 0.3, size=(4000, 1))
 network = Regressor(hidden=(64, 64), activation="tanh")
-network.fit(train_mass, log_size(train_mass), epochs=150 if FAST else 400, learning_rate=3e-3,
+network.fit(train_mass, log_size(train_mass), epochs=80 if FAST else 400, learning_rate=3e-3,
             validation_fraction=0.0, seed=0, progress=None)
 
 grid = np.linspace(*LOG_MASS_RANGE, 500)[:, None]

@@ -166,7 +166,9 @@ def load_catalog_model(path, names=None) -> CatalogModel:
             from astrobayes.stars.emulator import STELLAR_MAP_INPUTS, STELLAR_MAP_OUTPUTS, load_stellar_map
 
             model = load_stellar_map(path)
-            columns, names = tuple(STELLAR_MAP_INPUTS), names or list(STELLAR_MAP_OUTPUTS)
+            # an evolving map (train_stellar_map(model="evolving")) also takes tau
+            columns = tuple(model.stellar_map_domain.get("inputs", STELLAR_MAP_INPUTS))
+            names = names or list(STELLAR_MAP_OUTPUTS)
         else:
             model = load(path)
         wrapped = as_catalog_model(model, names)

@@ -20,6 +20,10 @@ parameter ``h`` (default 0.7) exposed wherever a relation depends on it.
 * :class:`RichnessMassRelation` — ln λ = ln A + B ln(M/M_pivot) with a log-normal
   scatter: the mass–observable relation that
   :mod:`astrobayes.clusters.hierarchical` infers.
+* :data:`COSMOLOGY` — the one cosmology of the clusters domain, flat ΛCDM with
+  H₀ = 70 km/s/Mpc (h = 0.7, the mocks' ``h``) and Ω_m = 0.3: projected radii of real
+  galaxies (:func:`~astrobayes.clusters.io.projected_radius`) use it, so that a real
+  aperture in Mpc is the mocks' aperture.
 """
 from __future__ import annotations
 
@@ -28,15 +32,99 @@ from dataclasses import asdict, dataclass
 import astropy.constants as const
 import astropy.units as u
 import numpy as np
+from astropy.cosmology import FlatLambdaCDM
 from scipy.integrate import trapezoid
 
-__all__ = ["DEFAULT_LOG_MASS_RANGE", "MassFunction", "RichnessMassRelation", "concentration_duffy08", "r200c",
+__all__ = ["COSMOLOGY", "DEFAULT_H", "DEFAULT_LOG_MASS_RANGE", "describe_cosmology", "from_h_inverse", "to_h_inverse",
+           "MassFunction", "RichnessMassRelation", "concentration_duffy08", "r200c",
            "velocity_dispersion_evrard08"]
 
 #: log10(M200c / M_sun) range of the mocks and of the trained networks
 DEFAULT_LOG_MASS_RANGE = (13.5, 15.5)
 
+#: H₀ / (100 km/s/Mpc) of the mocks' halo relations (R200c, concentration, σ(M)) and of :data:`COSMOLOGY`
+DEFAULT_H = 0.7
+#: the clusters domain's cosmology: distances to real clusters (projected radii) and the mocks share h = 0.7
+COSMOLOGY = FlatLambdaCDM(H0=100.0 * DEFAULT_H, Om0=0.3, name="astrobayes.clusters.COSMOLOGY")
+
 _GRID_POINTS = 4001  # log-mass grid for normalising and inverting the mass function (spacing 5e-4 dex)
+
+
+def describe_cosmology(cosmology=None) -> dict:
+    """A JSON-able record of an astropy cosmology for a table's ``meta``: name, class, H0, h, Om0 (and Ode0, Tcmb0).
+
+    Examples
+    --------
+    >>> describe_cosmology()
+    {'name': 'astrobayes.clusters.COSMOLOGY', 'class': 'FlatLambdaCDM', 'H0_km_s_Mpc': 70.0, 'h': 0.7, 'Om0': 0.3, 'Ode0': 0.7, 'Tcmb0_K': 0.0}
+    """
+    cosmology = COSMOLOGY if cosmology is None else cosmology
+    if not hasattr(cosmology, "H0"):
+        raise TypeError(f"cosmology must be an astropy cosmology, got {type(cosmology).__name__}")
+    h0 = float(cosmology.H0.to_value(u.km / u.s / u.Mpc))
+    return {"name": str(cosmology.name), "class": type(cosmology).__name__, "H0_km_s_Mpc": h0,
+            "h": round(h0 / 100.0, 10), "Om0": float(cosmology.Om0), "Ode0": round(float(cosmology.Ode0), 10),
+            "Tcmb0_K": float(cosmology.Tcmb0.to_value(u.K))}
+
+
+def to_h_inverse(log_mass, h: float = DEFAULT_H) -> np.ndarray:
+    """log₁₀(M / (h⁻¹ M_sun)) from log₁₀(M / M_sun): add log₁₀ h, to set our masses beside papers quoting h⁻¹ M_sun.
+
+    Our masses (the mocks, :func:`~astrobayes.clusters.reweight.estimate_mass`) are in M_sun at h = 0.7;
+    a mass quoted as 10^X h⁻¹ M_sun is 10^(X − log₁₀ h) M_sun. Only the unit changes: the mass
+    definition (M200c) and the radius it encloses stay as they are.
+
+    Parameters
+    ----------
+    log_mass : float or array
+        log₁₀(M / M_sun).
+    h : float
+        H₀ / (100 km/s/Mpc) of the masses (default 0.7, that of the mocks).
+
+    Examples
+    --------
+    >>> round(float(to_h_inverse(15.255)), 3)            # Ho et al. 2022 quote Coma as 10^15.10 h⁻¹ M_sun
+    15.1
+    >>> round(float(from_h_inverse(15.10)), 3)           # ... which is 10^15.255 M_sun at h = 0.7
+    15.255
+    """
+    return _log_masses(log_mass, "log_mass") + np.log10(_little_h(h))
+
+
+def from_h_inverse(log_mass_h, h: float = DEFAULT_H) -> np.ndarray:
+    """log₁₀(M / M_sun) from log₁₀(M / (h⁻¹ M_sun)): subtract log₁₀ h (the reverse of :func:`to_h_inverse`).
+
+    Examples
+    --------
+    >>> round(float(from_h_inverse(15.10, h=0.7)), 3)
+    15.255
+    """
+    return _log_masses(log_mass_h, "log_mass_h") - np.log10(_little_h(h))
+
+
+def _little_h(h) -> float:
+    """h = H₀ / (100 km/s/Mpc), refused when it is H₀ itself (70) or no plausible value."""
+    h = _finite(h, "h", positive=True)
+    if not 0.3 <= h <= 1.5:
+        raise ValueError(f"h must be H0 / (100 km/s/Mpc), between 0.3 and 1.5, got {h:g}"
+                         + (f"; for H0 = {h:g} km/s/Mpc give h={h / 100:g}" if 30 <= h <= 150 else ""))
+    return h
+
+
+def _log_masses(values, name: str) -> np.ndarray:
+    """log₁₀ masses as floats: a Quantity, text, NaN or a linear mass (1e15) is refused, naming ``name``."""
+    if isinstance(values, u.Quantity) or isinstance(values, (str, bytes)) or values is None:
+        raise TypeError(f"{name} must be log10 of a mass (plain numbers such as 15.1), got {values!r:.60}")
+    try:
+        log_mass = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be log10 of a mass (plain numbers such as 15.1), got {values!r:.60}") from None
+    if not np.isfinite(log_mass).all():
+        raise ValueError(f"{name} has NaN or inf values")
+    if log_mass.size and (log_mass.min() < 8 or log_mass.max() > 17):
+        raise ValueError(f"{name} must be log10(M), between 8 and 17, got {log_mass.min():g}–{log_mass.max():g}"
+                         "; is it a mass rather than its log10? (take np.log10 first)")
+    return log_mass
 
 
 def _check_range(log_mass_range, name: str = "log_mass_range") -> tuple[float, float]:

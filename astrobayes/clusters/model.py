@@ -5,8 +5,13 @@ what it needs to be used on a real catalog: which inputs it reads (summary
 features, member sets for a DeepSet, or phase-space images for a CNN), the
 mass function of the simulations it was trained on (its prior — needed to
 reweight), the range of the training features (to flag clusters outside it),
-and the cylinder. It is saved as the estimator's safetensors + JSON plus a
-``.cluster_mass.json`` sidecar.
+and the cylinder. It also records how its training galaxies were cleaned of
+interlopers and how many redshifts its richest training cluster had:
+:meth:`ClusterMassModel.prepare` cleans a catalog the same way (and refuses one
+cleaned another way), and — for a model trained on survey-sampled mocks, whose
+count carries no mass — cuts a cluster richer than any training cluster down to a
+random sub-sample rather than extrapolate. It is saved as the estimator's
+safetensors + JSON plus a ``.cluster_mass.json`` sidecar.
 
 The posterior of a network trained on simulations drawn from a mass function
 π_train is q(log M | x) ≈ p(x | M) π_train(M) / p(x). Everything downstream is
@@ -27,12 +32,15 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import pandas as pd
 import torch
 from astropy.table import QTable
 
-from astrobayes.clusters.features import cluster_features, match_clusters, feature_matrix, member_sets, phase_space_images
+from astrobayes.clusters.features import (cluster_features, feature_matrix, interloper_rejection, match_clusters,
+                                          member_sets, phase_space_images)
 from astrobayes.clusters.halos import MassFunction
 from astrobayes.clusters.massgrid import check_grid, normalise
+from astrobayes.clusters.membership import DEFAULT_REJECTION, REJECTION_METHODS, reject_interlopers
 from astrobayes.clusters.simulate import DEFAULT_APERTURE, DEFAULT_V_CUT
 from astrobayes.core.serialization import load
 from astrobayes.core.validation import Masked
@@ -40,12 +48,17 @@ from astrobayes.estimators import (CNNEmbedding, ConditionalFlow, DeepEnsemble, 
                                    MixtureDensityNetwork, Regressor)
 from astrobayes.inference.simulations import read_sidecar, write_sidecar
 
-__all__ = ["ESTIMATORS", "INPUTS", "ClusterMassModel", "SigmaMassBaseline", "load_mass_model", "train_mass_model"]
+__all__ = ["DEFAULT_TRAINING_CLUSTERS", "ESTIMATORS", "INPUTS", "ClusterMassModel", "SigmaMassBaseline",
+           "load_mass_model", "train_mass_model"]
 
 #: estimator kinds :func:`train_mass_model` builds
 ESTIMATORS = ("mdn", "regressor", "flow", "ensemble", "mc_dropout")
 #: what the network reads: summary features, member sets (DeepSet), phase-space images (CNN)
 INPUTS = ("features", "members", "images")
+
+#: how many default mocks (:func:`~astrobayes.clusters.simulate.simulate_clusters`) the default model is
+#: trained on: ``astrobayes train clusters`` and the benchmarks use it with :func:`train_mass_model`'s defaults
+DEFAULT_TRAINING_CLUSTERS = 20000
 
 _SIDECAR = "cluster_mass"
 _GRID_POINTS = 401
@@ -109,13 +122,100 @@ class ClusterMassModel:
             members = members[inside]
         return members
 
-    def prepare(self, members: QTable, features: QTable | None = None):
-        """(features table, network inputs, usable rows) for a member catalog, cut to the training cylinder.
+    def clean(self, members: QTable) -> QTable:
+        """The galaxies cleaned of interlopers the way the training mocks were (``settings["interloper_rejection"]``).
 
-        ``features``, when given, must come from ``cluster_features`` of the same (selected) members.
+        A member table that records no rejection (``meta["membership"]``, written by
+        :func:`~astrobayes.clusters.membership.reject_interlopers` and ``members_from_field``),
+        or records ``"none"`` (the bare cylinder), is cleaned with the model's method; one
+        cleaned with another method is refused: the network has never seen such inputs.
+        """
+        self._check_selection(getattr(members, "meta", {}) or {})
+        method = self.settings.get("interloper_rejection", "none")  # models saved before issue 21: none
+        done = interloper_rejection(members)
+        if done == method:
+            return members
+        if done == "none":
+            return reject_interlopers(members, method=method)
+        raise ValueError(f"the members were cleaned of interlopers with {done!r}, but this model was trained on mocks "
+                         f"cleaned with {method!r}: select them again with members_from_field(..., "
+                         f"rejection={method!r}), or give the bare cylinder (rejection='none') and let the model "
+                         "clean it")
+
+    def _check_selection(self, meta) -> None:
+        """Refuse members selected in a narrower cylinder or with another h than the training mocks.
+
+        A wider cylinder is cut down by :meth:`select`; a narrower one, or radii computed with
+        another Hubble constant, gives features the network has never seen for that mass.
+        """
+        trained = {"aperture_Mpc": (self.settings.get("aperture_Mpc"), "Mpc", "aperture"),
+                   "v_cut_km_s": (self.settings.get("v_cut_km_s"), "km/s", "v_cut")}
+        for key, (model_value, unit, argument) in trained.items():
+            given = meta.get(key)
+            if model_value is None or not isinstance(given, (int, float)):
+                continue
+            if given < model_value * (1 - 1e-6):
+                raise ValueError(f"the members were selected within {key.split('_')[0]} = {given:g} {unit}, but the "
+                                 f"model was trained on mocks cut at {model_value:g} {unit}: select them again with "
+                                 f"members_from_field(..., {argument}={model_value:g} * u.{unit.replace('/', ' / u.')}) "
+                                 "(a wider cylinder is cut to the model's)")
+        cosmology = meta.get("cosmology")
+        model_h = self.settings.get("h", 0.7)
+        if isinstance(cosmology, dict) and isinstance(cosmology.get("h"), (int, float)) \
+                and abs(cosmology["h"] - model_h) > 1e-6:
+            raise ValueError(f"the members' projected radii were computed with h = {cosmology['h']:g} "
+                             f"({cosmology.get('name', 'a cosmology')}), but the model's mocks use h = {model_h:g}: "
+                             "select them again with members_from_field(..., cosmology=None) (the clusters "
+                             "domain's COSMOLOGY)")
+
+    def subsample(self, members: QTable) -> QTable:
+        """Clusters with more galaxies than any training cluster, randomly cut down to that many (with a warning).
+
+        Only for models trained on survey-sampled mocks (``settings["max_galaxies"]``), whose
+        count carries no mass information: a random sub-sample of a cluster is distributed like
+        a cluster observed with fewer redshifts, so the estimate stays inside the training domain
+        at the cost of a little precision. The draw is seeded (``settings["subsample_seed"]``).
+        """
+        limit = self.settings.get("max_galaxies")
+        if not limit or not isinstance(members, QTable) or "cluster_id" not in members.colnames:
+            return members
+        codes, ids = pd.factorize(np.asarray(members["cluster_id"]))
+        counts = np.bincount(codes, minlength=ids.size)
+        if counts.max(initial=0) <= limit:
+            return members
+        rng = np.random.default_rng(self.settings.get("subsample_seed", 0))
+        order = np.lexsort((rng.random(codes.size), codes))
+        rank = np.empty(codes.size, dtype=np.int64)
+        rank[order] = np.arange(codes.size) - np.concatenate([[0], np.cumsum(counts)[:-1]])[codes[order]]
+        rich = counts > limit
+        warnings.warn(f"{int(rich.sum())} cluster(s) have more galaxies than any training cluster ({limit}): "
+                      f"{', '.join(f'{i} ({c})' for i, c in zip(ids[rich][:5], counts[rich][:5]))}"
+                      f"{', ...' if rich.sum() > 5 else ''}; each is cut to a random {limit} of them (a sub-sample "
+                      "of a cluster is a cluster observed with fewer redshifts)", UserWarning, stacklevel=3)
+        return members[rank < limit]
+
+    def prepare(self, members: QTable, features: QTable | None = None):
+        """(features table, network inputs, usable rows) for a member catalog made like the training inputs.
+
+        The galaxies are cut to the training cylinder (:meth:`select`), cleaned of interlopers as the
+        training mocks were (:meth:`clean`) and, for survey-trained models, clusters richer than any
+        training cluster are sub-sampled (:meth:`subsample`). ``features``, when given, must come from
+        ``cluster_features`` of the same members after these steps (their ``meta["interloper_rejection"]``
+        is checked); they are recomputed where a cluster had to be sub-sampled.
         """
         if {"R_proj", "v_los"} <= set(getattr(members, "colnames", ())):
             members = self.select(members)
+        members = self.clean(members)
+        before = len(members) if hasattr(members, "__len__") else None
+        members = self.subsample(members)
+        if features is not None and before is not None and len(members) != before:
+            features = None
+        method = self.settings.get("interloper_rejection", "none")
+        if features is not None and features.meta.get("interloper_rejection", "none") != method:
+            raise ValueError(f"features were computed from members cleaned with "
+                             f"{features.meta.get('interloper_rejection', 'none')!r}, but the model expects "
+                             f"{method!r}: leave features=None, or compute them with "
+                             "cluster_features(model.clean(model.select(members)))")
         if features is None:
             features = cluster_features(members, min_members=self.settings.get("min_members", 3))
         usable = features["flags"] == ""
@@ -250,7 +350,8 @@ def _training_prior(truth: QTable, training_prior) -> MassFunction:
 def train_mass_model(members: QTable, truth: QTable, *, estimator: str = "mdn", inputs: str | None = None,
                      training_prior: MassFunction | None = None, hidden=(64, 64), n_components: int = 4,
                      n_members: int = 5, epochs: int = 100, batch_size: int = 512, learning_rate: float = 1e-3,
-                     max_members: int | None = None, image_shape=(24, 24), seed: int | None = 0,
+                     max_members: int | None = None, image_shape=(24, 24),
+                     interloper_rejection: str = DEFAULT_REJECTION, seed: int | None = 0,
                      progress: bool | None = None, device: str = "auto") -> ClusterMassModel:
     """Train a network that predicts log₁₀M200c from a cluster's member galaxies.
 
@@ -277,6 +378,13 @@ def train_mass_model(members: QTable, truth: QTable, *, estimator: str = "mdn", 
         Passed to the training loop (``device="auto"``: CUDA when present).
     max_members, image_shape :
         Sub-sampling of large sets (``inputs="members"``) and image size (``"images"``).
+    interloper_rejection : {"shifting_gapper", "sigma_clip", "none"}
+        How the training galaxies are cleaned of interlopers
+        (:func:`~astrobayes.clusters.membership.reject_interlopers`) before their
+        features are taken; recorded, and applied the same way to every catalog
+        the model is used on (:meth:`ClusterMassModel.clean`). Default:
+        :data:`~astrobayes.clusters.membership.DEFAULT_REJECTION`, the one
+        :func:`~astrobayes.clusters.membership.members_from_field` applies to real clusters.
 
     Returns
     -------
@@ -288,13 +396,15 @@ def train_mass_model(members: QTable, truth: QTable, *, estimator: str = "mdn", 
     >>> members, truth = simulate_clusters(400, seed=0)
     >>> model = train_mass_model(members, truth, epochs=2, progress=False)
     >>> model.kind, model.inputs, model.training_prior.kind
-    ('mdn', 'features', 'schechter')
+    ('mdn', 'features', 'flat')
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     inputs = ("members" if estimator == "flow" else "features") if inputs is None else inputs
     if inputs not in INPUTS:
         raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
+    if interloper_rejection not in REJECTION_METHODS:
+        raise ValueError(f"interloper_rejection must be one of {REJECTION_METHODS}, got {interloper_rejection!r}")
     for column in ("cluster_id", "log_mass"):
         if column not in truth.colnames:
             raise ValueError(f"truth has no {column!r} column; give the cluster table of simulate_clusters")
@@ -304,11 +414,18 @@ def train_mass_model(members: QTable, truth: QTable, *, estimator: str = "mdn", 
                 "v_cut_km_s": float(members.meta.get("simulation", {}).get("v_cut_km_s",
                                                                            DEFAULT_V_CUT.to_value(u.km / u.s))),
                 "max_members": max_members, "image_shape": list(image_shape), "min_members": 3,
-                "n_train": 0, "seed": seed, "h": float(members.meta.get("simulation", {}).get("h", 0.7))}
+                "n_train": 0, "seed": seed, "h": float(members.meta.get("simulation", {}).get("h", 0.7)),
+                "interloper_rejection": interloper_rejection,
+                "sampling": members.meta.get("simulation", {}).get("sampling"), "max_galaxies": None,
+                "subsample_seed": 0}
     model = ClusterMassModel(_estimator(estimator, inputs, tuple(hidden), n_components, n_members), estimator,
                              inputs, prior, [], settings)
     features, x, usable = model.prepare(members)
     log_mass = match_clusters(features, truth, "log_mass")
+    missing = int((usable & ~np.isfinite(log_mass)).sum())
+    if missing:
+        warnings.warn(f"{missing} of {len(features)} clusters in members have no log_mass in truth (no row with "
+                      "their cluster_id) and are left out of the training", UserWarning, stacklevel=2)
     usable &= np.isfinite(log_mass)
     if usable.sum() < 2:
         raise ValueError(f"only {int(usable.sum())} of {len(features)} training cluster(s) have at least "
@@ -318,6 +435,8 @@ def train_mass_model(members: QTable, truth: QTable, *, estimator: str = "mdn", 
     matrix = feature_matrix(features)[usable]
     model.feature_range = [(float(lo), float(hi)) for lo, hi in zip(matrix.min(0), matrix.max(0))]
     model.settings["n_train"] = int(usable.sum())
+    if model.settings["sampling"] == "survey":  # the count carries no mass: richer real clusters may be sub-sampled
+        model.settings["max_galaxies"] = int(np.max(np.asarray(features["n_members"])[usable]))
     x_train = _take_rows(x, np.flatnonzero(usable))
     model.estimator.fit(x_train, log_mass[usable, None].astype(np.float32), epochs=epochs, batch_size=batch_size,
                         learning_rate=learning_rate, seed=seed, progress=progress, device=device)

@@ -21,11 +21,15 @@ import numpy as np
 from astropy.table import QTable
 
 from astrobayes import __version__
-from astrobayes.clusters.halos import DEFAULT_LOG_MASS_RANGE, MassFunction
+from astropy.cosmology import FlatLambdaCDM
+
+from astrobayes.clusters.halos import COSMOLOGY, DEFAULT_H, DEFAULT_LOG_MASS_RANGE, MassFunction, describe_cosmology
+from astrobayes.clusters.simulate import DEFAULT_APERTURE, DEFAULT_V_CUT
 from astrobayes.clusters.massgrid import check_grid, grid_cdf, grid_quantiles, normalise
 from astrobayes.clusters.model import ClusterMassModel
 
-__all__ = ["dynamical_log_likelihoods", "estimate_mass", "log_likelihood_grid", "quoting_range", "reweight"]
+__all__ = ["dynamical_log_likelihoods", "estimate_mass", "log_likelihood_grid", "mass_conventions", "quoting_range",
+           "reweight"]
 
 _EDGE = 0.1        # dex: posterior mass this close to the range's ends raises the prior_edge flag
 _MIN_TRAINING = 20  # training clusters within ±0.05 dex of the median, below which sparse_training is raised
@@ -153,6 +157,38 @@ def dynamical_log_likelihoods(members: QTable, model: ClusterMassModel, *, log_m
     return features[usable], grid, log_likelihood_grid(log_post, grid, model.training_prior)
 
 
+def mass_conventions(model: ClusterMassModel) -> dict:
+    """What a mass from ``model`` means: mass definition, h, cosmology, cylinder and interloper rejection.
+
+    The keys go into the ``meta`` of :func:`estimate_mass` (``mass_definition``, ``h``, ``cosmology``,
+    ``aperture_Mpc``, ``v_cut_km_s``, ``membership``) and ``description`` is the text put on its
+    mass columns. Masses are M200c — the mass inside the radius enclosing 200 times the critical
+    density — in M_sun at the model's h (0.7 unless trained otherwise); convert to h⁻¹ M_sun with
+    :func:`~astrobayes.clusters.halos.to_h_inverse`.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> model = SimpleNamespace(settings={"h": 0.7, "aperture_Mpc": 1.6, "v_cut_km_s": 2500.0,
+    ...                                   "interloper_rejection": "shifting_gapper"})
+    >>> mass_conventions(model)["description"]
+    'log10(M200c / M_sun), h = 0.7 (H0 = 70 km/s/Mpc), aperture R_proj ≤ 1.6 Mpc, |v_los| ≤ 2500 km/s, interlopers: shifting_gapper'
+    """
+    settings = getattr(model, "settings", {}) or {}
+    h = float(settings.get("h", DEFAULT_H))
+    aperture = float(settings.get("aperture_Mpc", DEFAULT_APERTURE.to_value(u.Mpc)))
+    v_cut = float(settings.get("v_cut_km_s", DEFAULT_V_CUT.to_value(u.km / u.s)))
+    membership = settings.get("interloper_rejection", settings.get("membership", "none"))
+    if isinstance(membership, dict):
+        membership = membership.get("method", "none")
+    cosmology = describe_cosmology(COSMOLOGY if abs(h - COSMOLOGY.h) < 1e-12 else
+                                   FlatLambdaCDM(H0=100.0 * h, Om0=COSMOLOGY.Om0, name=f"FlatLambdaCDM, h = {h:g}"))
+    description = (f"log10(M200c / M_sun), h = {h:g} (H0 = {100 * h:g} km/s/Mpc), aperture R_proj ≤ {aperture:g} Mpc, "
+                   f"|v_los| ≤ {v_cut:g} km/s, interlopers: {membership}")
+    return {"mass_definition": "M200c", "mass_unit": "M_sun", "h": h, "cosmology": cosmology, "aperture_Mpc": aperture,
+            "v_cut_km_s": v_cut, "membership": str(membership), "description": description}
+
+
 def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training", percentiles=(16, 50, 84),
                   log_mass_range=None) -> QTable:
     """Dynamical masses of every cluster in a member catalog: one row per cluster.
@@ -178,14 +214,21 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
     QTable
         ``cluster_id``, ``n_members``, ``sigma_gapper`` [km/s],
         ``log_mass_p16``, ``log_mass_median``, ``log_mass_p84`` (log₁₀ M200c/M_sun,
-        named after ``percentiles``), ``mass_median`` [M_sun], and ``flags``:
+        named after ``percentiles``; each column's description states the mass
+        definition, h, the cylinder and the interloper rejection, e.g.
+        "log10(M200c / M_sun), h = 0.7 (H0 = 70 km/s/Mpc), aperture R_proj ≤ 1.6 Mpc,
+        |v_los| ≤ 2500 km/s, ..."), ``mass_median`` [M_sun], and ``flags``:
         comma-separated ``too_few_members`` or ``no_velocity_spread`` (no
         estimate; see :func:`~astrobayes.clusters.features.cluster_features`), ``outside_training``
         (features beyond the training set: extrapolation), ``prior_edge`` (more
         than 16 % of the posterior within 0.1 dex of an end of the mass range),
         ``sparse_training`` (fewer than 20 training clusters within ±0.05 dex of
         the median, so the reweighted posterior leans on a tail the network
-        hardly saw). ``meta`` records the model, prior and version.
+        hardly saw). ``meta`` records the model, prior and version, and the
+        conventions of :func:`mass_conventions`: ``mass_definition`` ("M200c"),
+        ``mass_unit``, ``h``, ``cosmology``, ``aperture_Mpc``, ``v_cut_km_s`` and
+        ``membership`` (the interloper rejection the model was trained with).
+        For papers quoting h⁻¹ M_sun use :func:`~astrobayes.clusters.halos.to_h_inverse`.
 
     Examples
     --------
@@ -201,7 +244,10 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
                         f"{type(model).__name__}")
     quoted = quoting_range(model, log_mass_range)
     chosen = _prior(prior, model, quoted)
-    percentiles = tuple(float(p) for p in percentiles)
+    try:
+        percentiles = tuple(float(p) for p in percentiles)
+    except (TypeError, ValueError):
+        raise ValueError(f"percentiles must be three increasing numbers between 0 and 100, got {percentiles!r:.80}") from None
     if len(percentiles) != 3 or not 0 < percentiles[0] < percentiles[1] < percentiles[2] < 100:
         raise ValueError(f"percentiles must be three increasing numbers between 0 and 100, got {percentiles!r}")
     grid = np.linspace(*quoted, 401)
@@ -226,15 +272,17 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
     names[1] = "log_mass_median" if percentiles[1] == 50 else names[1]
     table = QTable({"cluster_id": features["cluster_id"], "n_members": features["n_members"],
                     "sigma_gapper": features["sigma_gapper"]})
-    for name, column in zip(names, quantiles.T):
+    conventions = mass_conventions(model)
+    for name, p, column in zip(names, percentiles, quantiles.T):
         table[name] = column
-        table[name].description = "log10(M200c / M_sun)"
+        table[name].description = f"{p:g}th percentile of {conventions['description']}"
     table["mass_median"] = 10 ** quantiles[:, 1] * u.M_sun
+    table["mass_median"].description = "median M200c [M_sun]" + conventions["description"][len("log10(M200c / M_sun)"):]
     table["flags"] = [",".join(f) for f in flags]
     table.meta.update({"astrobayes_version": __version__, "estimator": model.kind, "inputs": model.inputs,
                        "prior": chosen.to_dict(), "training_prior": model.training_prior.to_dict(),
                        "percentiles": list(percentiles), "log_mass_range": list(quoted),
-                       "mass_definition": f"M200c in M_sun, relations at h = {model.settings.get('h', 0.7)}",
+                       **{key: value for key, value in conventions.items() if key != "description"},
                        "n_train": model.settings.get("n_train"), "training_seed": model.settings.get("seed")})
     if chosen == model.training_prior:
         table.meta["prior"]["log_mass_range"] = list(quoted)  # the training prior, truncated to the quoted range

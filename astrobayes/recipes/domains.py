@@ -26,9 +26,10 @@ SUMMARIES = {
         "lightcurves shipped in catalogs/supernovae/ (or on simulated ones), calibrate its probabilities "
         "by temperature scaling, and report accuracy, AUC, purity and efficiency on held-out objects."),
     "clusters": ("dynamical masses of galaxy clusters from their member galaxies",
-        "Simulate clusters with known masses and their cylinder-selected members, train a network "
-        "for p(log10 M200c | members), and report the bias, scatter and 68 % coverage of the masses "
-        "of held-out clusters (posteriors under the training mass function)."),
+        "Simulate clusters with known masses (flat in log M) and the galaxies a spectroscopic survey "
+        "measured in their cylinders (a number of redshifts independent of the mass), reject interlopers "
+        "as on real data, train a network for p(log10 M200c | members), and report the bias, "
+        "scatter and 68 % coverage of the masses of held-out clusters (posteriors under the training prior)."),
     "galaxies": ("Sérsic structural parameters of galaxy stamps by neural posterior estimation",
         "Simulate PSF-convolved Sérsic galaxies with noise for one observing set-up, train an "
         "amortized posterior (CNN embedding + spline flow) for the seven structural parameters, and "
@@ -185,10 +186,12 @@ def _check_supernovae(config: dict) -> None:
 
 
 def _check_clusters(config: dict) -> None:
-    from astrobayes.clusters import ESTIMATORS, INPUTS
+    from astrobayes.clusters import ESTIMATORS, INPUTS, REJECTION_METHODS, SAMPLINGS
 
     _at_least(config, "simulate", "n_clusters", 10)
     _at_least(config, "test", "n_clusters", 10)
+    _choice(config, "simulate", "sampling", SAMPLINGS)
+    _choice(config, "train", "interloper_rejection", REJECTION_METHODS)
     _choice(config, "train", "estimator", ESTIMATORS)
     _choice(config, "train", "inputs", INPUTS, optional=True)
     _at_least(config, "train", "epochs", 1)
@@ -386,10 +389,11 @@ def _stars(config: dict, ctx: Context) -> Trained:
     from astrobayes.stars import save_stellar_map, stellar_map_errors, train_stellar_map
 
     options = dict(config["train"])
-    ctx.log(f"training the stellar map on {options['n_train']} exact ZAMS models")
+    kind = "evolving main-sequence" if options.get("model") == "evolving" else "ZAMS"
+    ctx.log(f"training the stellar map on {options['n_train']} exact {kind} models")
     model = train_stellar_map(**options, seed=ctx.seed, device=ctx.device, progress=ctx.progress)
     errors = stellar_map_errors(model, n_grid=config["test"]["n_grid"])
-    metrics = {"n_grid_points": config["test"]["n_grid"] ** 2,
+    metrics = {"n_grid_points": len(errors),
                **{f"rel_error_{k}": float(v) for k, v in _flatten(errors.meta["summary"]).items()}}
     return Trained(lambda path: save_stellar_map(model, path), metrics, getattr(model, "history", None),
                    options["n_train"])
@@ -408,6 +412,7 @@ def _flatten(summary, prefix="") -> dict:
 @functools.lru_cache(maxsize=None)
 def _recipes() -> dict:
     from astrobayes.clusters import simulate_clusters, train_mass_model
+    from astrobayes.clusters.model import DEFAULT_TRAINING_CLUSTERS
     from astrobayes.galaxies import StampSimulator, train_structure_posterior
     from astrobayes.shear import ShearSurvey, shear_prior
     from astrobayes.supernovae import simulate_lightcurves, train_classifier
@@ -426,7 +431,8 @@ def _recipes() -> dict:
                _supernovae, folder=True, check=_check_supernovae,
                usage="astrobayes.supernovae.load_classifier(PATH); classify(read_lightcurves(FILE), model)"),
         Recipe("clusters", *SUMMARIES["clusters"],
-               [Section("simulate", "the training clusters", simulate_clusters, defaults={"n_clusters": 20000},
+               [Section("simulate", "the training clusters", simulate_clusters,
+                        defaults={"n_clusters": DEFAULT_TRAINING_CLUSTERS},
                         skip=("log_mass",)),
                 Section("train", "the mass network and its training", train_mass_model,
                         skip=("members", "truth")),
@@ -455,8 +461,9 @@ def _recipes() -> dict:
         Recipe("stars", *SUMMARIES["stars"],
                [Section("train", "training stars, network and training", train_stellar_map, training=True),
                 Section("test", "the error grid", own={"n_grid": (64, "grid points per axis")})],
-               _stars, check=_check_stars, usage="astrobayes apply PATH stars.ecsv out.ecsv (columns log_mass, feh), "
-                             "or astrobayes.stars.load_stellar_map(PATH)"),
+               _stars, check=_check_stars,
+               usage="astrobayes apply PATH stars.ecsv out.ecsv (columns log_mass, feh[, tau]), "
+                     "or astrobayes.stars.load_stellar_map(PATH)"),
     ]}
 
 

@@ -2,7 +2,8 @@
 
 No statistics here: unit conversions are exact powers of ten and are compared at floating-point precision
 (rtol 1e-14, a few ulp); the redshift and sky-position helpers are checked against hand computations
-(c from astropy.constants, D_A from astropy's Planck18, separations from the spherical law of cosines).
+(c from astropy.constants, D_A from astropy's FlatLambdaCDM(70, 0.3) — the domain's default — and Planck18,
+separations from the spherical law of cosines).
 """
 import warnings
 
@@ -330,23 +331,40 @@ def test_velocity_from_redshift_matches_hand_computation():
         velocity_from_redshift([0.1], -1.0)
 
 
-def test_projected_radius_is_separation_times_planck18_angular_diameter_distance():
+def test_projected_radius_is_separation_times_angular_diameter_distance_at_h_0_7():
     ra = np.array([150.01, 150.0, 150.3, 149.5])
     dec = np.array([2.0, 2.05, 1.8, 2.4])
     ra_c, dec_c, z_c = 150.0, 2.0, 0.1
     # spherical law of cosines, independent of SkyCoord (fine at these > 1 arcsec separations in float64)
     r1, d1, r2, d2 = np.radians(ra), np.radians(dec), np.radians(ra_c), np.radians(dec_c)
     separation = np.arccos(np.clip(np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(r1 - r2), -1, 1))
-    d_a = Planck18.angular_diameter_distance(z_c).to_value(u.Mpc)
+    # the default is the clusters domain's one cosmology: flat ΛCDM, H0 = 70 km/s/Mpc (the mocks' h), Om0 = 0.3,
+    # built here independently of astrobayes
+    d_a = FlatLambdaCDM(H0=70, Om0=0.3).angular_diameter_distance(z_c).to_value(u.Mpc)
     radius = projected_radius(ra, dec, ra_c, dec_c, z_c)
     assert radius.unit == u.Mpc
     # arccos loses ~1e-8 relative precision at the smallest (36 arcsec) separation
     np.testing.assert_allclose(radius.value, separation * d_a, rtol=1e-7)
-    # angles as Quantities, and another cosmology
-    cosmology = FlatLambdaCDM(H0=70, Om0=0.3)
-    other = projected_radius(ra * u.deg, dec * u.deg, ra_c * u.deg, dec_c * u.deg, z_c, cosmology=cosmology)
-    np.testing.assert_allclose(other.value, separation * cosmology.angular_diameter_distance(z_c).to_value(u.Mpc),
+    # angles as Quantities, and another cosmology: Planck18 (h = 0.677) gives radii ~3 % larger at z = 0.1
+    other = projected_radius(ra * u.deg, dec * u.deg, ra_c * u.deg, dec_c * u.deg, z_c, cosmology=Planck18)
+    np.testing.assert_allclose(other.value, separation * Planck18.angular_diameter_distance(z_c).to_value(u.Mpc),
                                rtol=1e-7)
+    assert 1.01 < other.value[0] / radius.value[0] < 1.05
     in_arcmin = projected_radius(ra_c * u.deg + 0.6 * u.arcmin, dec_c * u.deg, ra_c, dec_c, z_c)
     expected = np.radians(0.01 * np.cos(np.radians(dec_c))) * d_a  # small-angle: Δα cos δ
     np.testing.assert_allclose(in_arcmin.value, expected, rtol=1e-6)
+
+
+def test_one_cosmology_across_readers_mocks_and_mass_conventions():
+    from astrobayes.clusters import COSMOLOGY, describe_cosmology, from_h_inverse, simulate_clusters, to_h_inverse
+
+    assert COSMOLOGY.h == 0.7 and COSMOLOGY.Om0 == 0.3          # the mocks' h (simulate_clusters(h=0.7))
+    assert simulate_clusters(2, seed=0)[0].meta["simulation"]["h"] == COSMOLOGY.h
+    assert describe_cosmology()["H0_km_s_Mpc"] == 70.0
+    with pytest.raises(TypeError, match="cosmology"):
+        projected_radius(150.01, 2.0, 150.0, 2.0, 0.1, cosmology="Planck18")
+    # Ho et al. 2022: 10^15.10 h⁻¹ M_sun is 10^(15.10 − log10 0.7) = 10^15.2549 M_sun at h = 0.7, and back
+    assert from_h_inverse(15.10) == pytest.approx(15.10 - np.log10(0.7), abs=1e-12)
+    assert to_h_inverse(from_h_inverse(np.array([14.0, 15.1]), h=0.68), h=0.68) == pytest.approx([14.0, 15.1])
+    with pytest.raises(ValueError, match="h must be a finite positive"):
+        to_h_inverse(15.0, h=-0.7)

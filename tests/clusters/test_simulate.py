@@ -54,7 +54,7 @@ def test_output_columns_units_and_bookkeeping():
     ids, is_member = np.asarray(members["cluster_id"]), np.asarray(members["is_member"])
     np.testing.assert_array_equal(clusters["n_members"], np.bincount(ids[is_member], minlength=8))
     np.testing.assert_array_equal(clusters["n_interlopers"], np.bincount(ids[~is_member], minlength=8))
-    assert ((clusters["log_mass"] >= 13.5) & (clusters["log_mass"] <= 15.5)).all()
+    assert ((clusters["log_mass"] >= 13.3) & (clusters["log_mass"] <= 15.7)).all()  # TRAINING_MASS_FUNCTION
     np.testing.assert_allclose(clusters["r200c"].value, r200c(clusters["log_mass"]).value, rtol=1e-14)
 
 
@@ -219,7 +219,7 @@ def test_richness_mass_relation():
 # ------------------------------------------------------------------ velocities and interlopers
 # a cylinder that keeps every member (no truncation of R or v), no interlopers, no σ scatter, many members
 WIDE = {"interloper_ratio": 0.0, "velocity_scatter": 0.0, "members_at_pivot": 2000.0, "aperture": 100.0 * u.Mpc,
-        "v_cut": 1e5 * KMS}
+        "v_cut": 1e5 * KMS, "sampling": "richness"}
 
 
 def test_member_velocities_have_the_evrard_dispersion():
@@ -280,7 +280,7 @@ def test_interlopers_all_inside_a_cylinder_that_holds_every_member():
     # and the interloper fraction is ratio/(1+ratio) with a binomial standard error √(f(1−f)/N) ≈ 0.008 at N ≈ 2500.
     n, ratio = 50, 0.25
     members, clusters = simulate_clusters(log_mass=np.full(n, 14.5), interloper_ratio=ratio, aperture=3.0 * u.Mpc,
-                                          v_cut=20000.0 * KMS, seed=31)
+                                          v_cut=20000.0 * KMS, seed=31, sampling="richness")
     assert (clusters["r200c"].to_value(u.Mpc) * 2 < 3.0).all()
     expected = 40.0 * n  # members_at_pivot at the pivot mass 10^14.5
     is_member = np.asarray(members["is_member"])
@@ -296,17 +296,12 @@ def test_interlopers_all_inside_a_cylinder_that_holds_every_member():
     assert abs(np.mean(np.abs(v_int)) / 20000.0 - 0.5) < 5 * np.sqrt(1 / 12 / v_int.size)  # |v|/v_cut ~ U(0, 1)
 
 
-def test_interloper_fraction_under_the_default_cylinder():
-    # At 10^15 M_sun, 2 R200c ≈ 4.1 Mpc reaches well beyond the 1.6-Mpc aperture: only a fraction f_sel of the
-    # members survive the cut, while every interloper does (they are drawn inside the cylinder). f_sel is computed
-    # here independently: NFW radii by inverting m(x)/m(x_max) on a fine grid, isotropic projection, Gaussian
-    # velocities with each cluster's true σ against the 2500-km/s cut (anisotropy 0, so σ_los = σ everywhere).
-    # The expected interloper fraction is ratio/(ratio + f_sel). The tolerance is loose: 5 binomial standard errors
-    # of the observed fraction (≈ 0.004 at N ≈ 12000) plus 0.005 for the Monte-Carlo error of f_sel and the
-    # grid inversion.
-    n, ratio = 150, 0.25
-    members, clusters = simulate_clusters(log_mass=np.full(n, 15.0), interloper_ratio=ratio, anisotropy=0.0, seed=41)
-    rng = np.random.default_rng(0)
+def _selected_fraction(clusters, rng) -> float:
+    """The fraction of a cluster's population (members inside 2 R200c) that the default cylinder keeps.
+
+    Computed independently of the simulator: NFW radii by inverting m(x)/m(x_max) on a fine grid, isotropic
+    projection, Gaussian velocities with each cluster's true σ against the 2500-km/s cut (anisotropy 0).
+    """
     kept = []
     for c, r200, sigma in zip(clusters["concentration"], clusters["r200c"].to_value(u.Mpc),
                               clusters["sigma_v"].to_value(KMS)):
@@ -317,7 +312,21 @@ def test_interloper_fraction_under_the_default_cylinder():
         r_proj = x * r200 / c * np.sqrt(1 - mu**2)
         v = sigma * rng.standard_normal(x.size)
         kept.append(np.mean((r_proj <= 1.6) & (np.abs(v) <= 2500.0)))
-    f_sel = np.mean(kept)
+    return float(np.mean(kept))
+
+
+def test_interloper_fraction_under_the_default_cylinder():
+    # At 10^15 M_sun, 2 R200c ≈ 4.1 Mpc reaches well beyond the 1.6-Mpc aperture: only a fraction f_sel of the
+    # members survive the cut, while every interloper does (they are drawn inside the cylinder). f_sel is computed
+    # here independently: NFW radii by inverting m(x)/m(x_max) on a fine grid, isotropic projection, Gaussian
+    # velocities with each cluster's true σ against the 2500-km/s cut (anisotropy 0, so σ_los = σ everywhere).
+    # The expected interloper fraction is ratio/(ratio + f_sel). The tolerance is loose: 5 binomial standard errors
+    # of the observed fraction (≈ 0.004 at N ≈ 12000) plus 0.005 for the Monte-Carlo error of f_sel and the
+    # grid inversion.
+    n, ratio = 150, 0.25
+    members, clusters = simulate_clusters(log_mass=np.full(n, 15.0), interloper_ratio=ratio, anisotropy=0.0, seed=41,
+                                          sampling="richness")
+    f_sel = _selected_fraction(clusters, np.random.default_rng(0))
     assert 0.3 < f_sel < 0.9  # the aperture really cuts
     expected_members = 40.0 * 10 ** (0.7 * 0.5) * n  # members_at_pivot (M/M_pivot)^0.7 at 0.5 dex above the pivot
     is_member = np.asarray(members["is_member"])
@@ -363,9 +372,75 @@ def test_bad_input_is_refused_with_the_argument_named():
     np.testing.assert_array_equal(clusters["log_mass"], [14.0, 15.0])
     with pytest.raises(ValueError, match="members_at_pivot must be positive"):
         simulate_clusters(2, members_at_pivot=0)
-    with pytest.raises(ValueError, match="interloper_ratio must be non-negative"):
-        simulate_clusters(2, interloper_ratio=-0.1)
+    for ratio in (-0.1, (0.3, 0.1), (0.1, 0.2, 0.3), "0.2", (0.0, np.inf)):
+        with pytest.raises(ValueError, match="interloper_ratio must be a non-negative number or a range"):
+            simulate_clusters(2, interloper_ratio=ratio)
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        simulate_clusters(2, sampling="magnitude")
+    for counts in ((1, 10), (20, 10), (10.5, 20), 100, (10, 20, 30)):
+        with pytest.raises(ValueError, match="n_redshifts must be two integers"):
+            simulate_clusters(2, n_redshifts=counts)
+    # a cylinder too thin to hold the redshifts asked for ends with the cause, not a memory blow-up
+    with pytest.raises(ValueError, match="keeps almost none of the galaxies of 2 cluster"):
+        simulate_clusters(2, aperture=0.001 * u.Mpc, interloper_ratio=0.0, n_redshifts=(50, 50), seed=0)
     with pytest.raises(TypeError, match="mass_function must be a MassFunction"):
         simulate_clusters(2, mass_function="flat")
     with pytest.raises(TypeError, match="richness must be a RichnessMassRelation"):
         simulate_clusters(2, richness={"slope": 1.0})
+
+
+# ------------------------------------------------------------------ survey sampling
+def test_survey_counts_are_log_uniform_and_independent_of_mass():
+    # The number of galaxies in the cylinder must carry no mass information. Spearman's ρ between count and mass
+    # over n clusters is, under independence, close to N(0, 1/(n−1)): |ρ| < 4/√(n−1) = 0.057 fails a correct
+    # simulator with probability 6e-5 (0.13 for n = 1000). The richness sampling, whose count grows as M^0.7, must
+    # fail the same bound (ρ ≈ 0.8 there), so the test can tell the two apart. The counts are log-uniform on
+    # 10–1500: log(count + U(0, 1)) is uniform on [ln 10, ln 1501), and a KS test at the fixed seed has p > 1e-3
+    # (see the module docstring).
+    n = 1000
+    survey_members, survey = simulate_clusters(n, n_redshifts=(10, 1500), seed=51)
+    counts = np.bincount(np.asarray(survey_members["cluster_id"]), minlength=n)
+    assert counts.min() >= 10 and counts.max() <= 1500
+    np.testing.assert_array_equal(counts, survey["n_members"] + survey["n_interlopers"])
+    bound = 4 / np.sqrt(n - 1)
+    assert abs(stats.spearmanr(counts, survey["log_mass"]).statistic) < bound
+    jittered = np.log(counts + np.random.default_rng(0).random(n))
+    assert stats.kstest(jittered, stats.uniform(np.log(10), np.log(1501 / 10)).cdf).pvalue > 1e-3
+    _, richness = simulate_clusters(2000, sampling="richness", interloper_ratio=0.25, seed=52)
+    rich_counts = richness["n_members"] + richness["n_interlopers"]
+    assert stats.spearmanr(rich_counts, richness["log_mass"]).statistic > 4 / np.sqrt(1999)
+    assert survey.meta["simulation"]["sampling"] == "survey"
+    assert survey.meta["simulation"]["n_redshifts"] == [10, 1500]
+
+
+def test_survey_sampling_draws_the_cylinder_population_with_the_richness_mixture():
+    # A survey picks galaxies at random from the cylinder's population, in which members of the halo (inside
+    # 2 R200c) and interlopers come 1 : ratio before the cut. The cylinder keeps a fraction f_sel of the members and
+    # every interloper, so the interloper fraction is ratio/(ratio + f_sel), as in the richness sampling. 150
+    # clusters of 300 galaxies: binomial standard error ≈ 0.003; 5 of them plus 0.005 for f_sel's own error.
+    n, ratio = 150, 0.25
+    members, clusters = simulate_clusters(log_mass=np.full(n, 15.0), interloper_ratio=ratio, anisotropy=0.0,
+                                          n_redshifts=(300, 300), seed=42)
+    counts = np.bincount(np.asarray(members["cluster_id"]), minlength=n)
+    np.testing.assert_array_equal(counts, 300)
+    f_sel = _selected_fraction(clusters, np.random.default_rng(0))
+    expected = ratio / (ratio + f_sel)
+    fraction = 1 - np.mean(members["is_member"])
+    assert abs(fraction - expected) < 5 * np.sqrt(expected * (1 - expected) / len(members)) + 0.005
+    # members are the halo's own: their velocity dispersion is the cluster's σ (cut at 2500 km/s ≈ 2.6σ here)
+    v = members["v_los"].to_value(KMS)[np.asarray(members["is_member"])]
+    assert 0.9 < v.std() / np.median(clusters["sigma_v"].to_value(KMS)) < 1.0
+
+
+def test_interloper_ratio_range_is_drawn_per_cluster():
+    # a range gives each cluster its own ratio, uniform on it: mean (a+b)/2 with standard error (b−a)/√(12 n)
+    members, clusters = simulate_clusters(2000, interloper_ratio=(0.0, 0.5), n_redshifts=(50, 50), seed=43)
+    ratio = np.asarray(clusters["interloper_ratio"])
+    assert ratio.min() >= 0 and ratio.max() <= 0.5 and np.ptp(ratio) > 0.45
+    assert abs(ratio.mean() - 0.25) < 5 * 0.5 / np.sqrt(12 * 2000)
+    # and more interlopers where the ratio is high: Spearman's ρ far beyond its null bound 4/√(n−1)
+    assert stats.spearmanr(ratio, clusters["n_interlopers"]).statistic > 0.5
+    assert members.meta["simulation"]["interloper_ratio"] == [0.0, 0.5]
+    # a fixed ratio draws nothing: the old mocks' streams are unchanged, and every cluster has that ratio
+    _, fixed = simulate_clusters(5, interloper_ratio=0.1, seed=1)
+    np.testing.assert_array_equal(fixed["interloper_ratio"], 0.1)

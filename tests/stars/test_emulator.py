@@ -158,7 +158,8 @@ def test_bad_models_and_grids(tiny_map):
     with pytest.raises(RuntimeError, match="not been fitted"):
         stellar_map_errors(Regressor())
     other = Regressor(hidden=(4,))
-    other.fit(np.random.default_rng(0).normal(size=(64, 3)), np.zeros((64, 2)), epochs=1, progress=False)
+    # 2 inputs (ZAMS) or 3 (evolving, with τ) are stellar maps; 4 are not
+    other.fit(np.random.default_rng(0).normal(size=(64, 4)), np.zeros((64, 2)), epochs=1, progress=False)
     with pytest.raises(ValueError, match="a stellar map maps"):
         stellar_delta_map(other)
     undocumented = Regressor(hidden=(4,))

@@ -6,7 +6,6 @@ Statistical tolerances are stated where they are used.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import astropy.units as u
@@ -57,22 +56,16 @@ def test_distance_modulus_is_vectorised_over_cosmologies():
     np.testing.assert_allclose(as_torch.numpy(), grid, atol=1e-12)
 
 
-def test_distance_modulus_is_fast_for_a_walker_batch():
+def test_distance_modulus_of_a_walker_batch_is_each_walker_s():
+    # one call for all walkers (no loop over them); its speed is a benchmark's business, not a timed test's
     rng = np.random.default_rng(1)
     z, omega_m, w = rng.uniform(0.01, 1.5, 2000), torch.as_tensor(rng.uniform(0.1, 0.9, 64)), \
         torch.as_tensor(rng.uniform(-2, -0.5, 64))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        timings = []
-        for _ in range(5):
-            start = time.perf_counter()
-            distance_modulus(z, omega_m, w)
-            timings.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-    # ~2-3 ms on one core; the best of 5 calls is immune to a busy machine's spikes, 25 ms to a slow one
-    assert min(timings) < 0.025
+    batch = torch.as_tensor(distance_modulus(z, omega_m, w))
+    assert batch.shape == (64, 2000)
+    for k in (0, 31, 63):
+        one = torch.as_tensor(distance_modulus(z, omega_m[k:k + 1], w[k:k + 1]))
+        torch.testing.assert_close(batch[k:k + 1], one.reshape(1, -1))
 
 
 @pytest.mark.parametrize("kwargs, match", [
