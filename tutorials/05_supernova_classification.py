@@ -43,8 +43,8 @@ from astrobayes.estimators.metrics import plot_reliability
 FAST = os.environ.get("ASTROBAYES_FAST", "0") not in ("", "0")
 OUTPUT = Path(os.environ.get("ASTROBAYES_TUTORIAL_OUTPUT", "tutorial-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
-EPOCHS = 8 if FAST else 60
-AUGMENT = 2 if FAST else 5
+EPOCHS = 4 if FAST else 60
+AUGMENT = 1 if FAST else 5
 
 
 def save_figure(fig, name):
@@ -255,7 +255,7 @@ called_ia = hubble["p_ia"] > 0.5
 print(f"{len(hubble)} supernovae; P(Ia) > 0.5 keeps {called_ia.sum()}, of which "
       f"{np.mean(~is_ia[called_ia]):.1%} are not Ia")
 
-n_steps = 3000 if FAST else 5000
+n_steps = 1000 if FAST else 5000
 beams = sn.fit_beams(hubble, n_steps=n_steps, seed=1, progress=False)
 naive = sn.fit_naive(hubble, n_steps=n_steps, seed=1, progress=False)
 print("BEAMS:"); print(beams.summary())

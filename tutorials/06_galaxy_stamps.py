@@ -127,12 +127,12 @@ save_figure(fig, "06_forward_model")
 # credible region must equal its level.
 
 # %%
-n_train, epochs = (6000, 8) if FAST else (50000, 40)
+n_train, epochs = (3000, 5) if FAST else (50000, 40)
 start = time.perf_counter()
 posterior = gal.train_structure_posterior(simulator, n_train, seed=0, epochs=epochs, progress=False)
 print(f"trained on {n_train} simulations in {time.perf_counter() - start:.0f} s")
 
-test_stamps, test_truth = gal.simulate_stamps(200 if FAST else 1000, simulator, seed=2024)
+test_stamps, test_truth = gal.simulate_stamps(100 if FAST else 1000, simulator, seed=2024)
 draws = posterior.sample(test_stamps, 500, seed=1)
 truth = np.stack([np.asarray(test_truth[name]) for name in gal.PARAMETERS], axis=1)
 coverage = expected_coverage(truth, draws)
@@ -156,7 +156,7 @@ from astrobayes.inference.diagnostics import c2st  # noqa: E402
 
 index = int(np.argsort(np.asarray(test_truth["snr"]))[len(truth) // 2])  # a median-S/N stamp
 start = time.perf_counter()
-mcmc = gal.fit_stamp_mcmc(test_stamps[index], simulator, n_steps=300 if FAST else 4000, seed=0, progress=False)
+mcmc = gal.fit_stamp_mcmc(test_stamps[index], simulator, n_steps=200 if FAST else 4000, seed=0, progress=False)
 mcmc_seconds = time.perf_counter() - start
 n = min(len(mcmc.samples), 2000)
 npe_draws = posterior.sample(test_stamps[index], n, seed=5)[0]
@@ -188,7 +188,7 @@ cosmos_prior = gal.structural_prior(log10_flux=(1.0, 3.0), r_half=(3.0, 80.0), s
                                     e_max=0.6, centroid=8.0)
 cosmos = gal.StampSimulator((128, 128), psf=psf, noise_sigma=sigma, pixel_scale=gal.COSMOS_PIXEL_SCALE,
                             oversample=1, prior=cosmos_prior)
-fit = gal.fit_stamp_mcmc(stamp, cosmos, n_steps=150 if FAST else 2000, n_walkers=16, seed=0, progress=False)
+fit = gal.fit_stamp_mcmc(stamp, cosmos, n_steps=100 if FAST else 2000, n_walkers=16, seed=0, progress=False)
 table = gal.posterior_table(fit.samples[None], cosmos)
 print(table["flux", "r_half_arcsec", "r_half_arcsec_lo", "r_half_arcsec_hi", "sersic_n", "q", "position_angle"])
 best = np.median(fit.samples, axis=0)
@@ -213,7 +213,7 @@ population, population_truth = gal.simulate_size_luminosity(100 if FAST else 300
                                                             sigma=0.1, seed=7)
 population_draws = posterior.sample(population, 64, seed=3)
 keep = np.all(np.isfinite(population_draws), axis=(1, 2))
-relation = gal.fit_size_luminosity(population_draws[keep], simulator.prior, n_steps=600 if FAST else 2000,
+relation = gal.fit_size_luminosity(population_draws[keep], simulator.prior, n_steps=300 if FAST else 2000,
                                    seed=0, progress=False)
 for j, name in enumerate(["a", "b", "sigma"]):
     low, mid, high = np.percentile(relation.samples[:, j], [16, 50, 84])
@@ -237,8 +237,8 @@ save_figure(fig, "06_size_luminosity")
 order = np.random.default_rng(0).permutation(len(hdf))
 half = len(hdf) // 2
 train_half, held_out = hdf[order[:half]], hdf[order[half:2 * half]]
-vae = train_generative(train_half, "vae", epochs=5 if FAST else 300, patience=50, seed=0, progress=False)
-wgan = train_generative(train_half, "wgan", epochs=2 if FAST else 200, seed=0, progress=False,
+vae = train_generative(train_half, "vae", epochs=2 if FAST else 300, patience=50, seed=0, progress=False)
+wgan = train_generative(train_half, "wgan", epochs=1 if FAST else 200, seed=0, progress=False,
                         model_options={"base_channels": 32})
 generated = {"VAE": vae.sample(half, seed=1), "WGAN": wgan.sample(half, seed=1)}
 for label, images in generated.items():

@@ -58,7 +58,7 @@ from collections.abc import Callable, Sequence
 import astropy.units as u
 import numpy as np
 import torch
-from astropy.table import QTable
+from astropy.table import QTable, Table
 from scipy.interpolate import CubicSpline
 
 from astrobayes.inference.delta import DeltaMap
@@ -188,7 +188,16 @@ class MeasuredMassModel:
         [0, min(1, t_Universe / t_MS)] (constant star formation since the Big
         Bang; default) or uniform on [0, 1].
     names : sequence of str, optional
-        A name per star (e.g. "CM_Dra A") for messages and the predictive check.
+        A name per star (e.g. "CM_Dra 1") for messages and the predictive check.
+    max_elements : int
+        Bound on stars × nodes × σ points handled at once when tabulating.
+
+    Raises
+    ------
+    ValueError
+        Non-positive or NaN luminosities, masses or their errors, a measured
+        [Fe/H] without an error, or a star outside the map's domain, naming
+        the stars.
 
     Examples
     --------
@@ -278,9 +287,24 @@ class MeasuredMassModel:
         measurement: such stars take the population's metallicity, with a
         warning (``model.feh_without_error``). ``teff`` and ``radius`` columns
         are not used (``model.unused_columns``).
-        """
-        from astropy.table import Table
 
+        Examples
+        --------
+        >>> import astropy.units as u
+        >>> from astropy.table import QTable
+        >>> from astrobayes.inference.priors import LogUniform
+        >>> from astrobayes.stars.emulator import exact_stellar_delta_map
+        >>> from astrobayes.stars.simulate import default_population
+        >>> binaries = QTable({"system": ["A", "A", "B"], "component": [1, 2, 1],
+        ...                    "luminosity": [1.5, 0.7, 0.02] * u.L_sun, "luminosity_err": [0.1, 0.05, 0.002] * u.L_sun,
+        ...                    "mass": [1.2, 1.0, 0.3] * u.M_sun, "mass_err": [0.01, 0.01, 0.003] * u.M_sun})
+        >>> model = MeasuredMassModel.from_catalog(binaries, exact_stellar_delta_map(),
+        ...                                        JointPrior([LogUniform(1e-8, 1e-7, name="sigma")]),
+        ...                                        default_population(), (-0.3, 1.3), (-1.0, 0.15),
+        ...                                        outside_domain="drop")
+        >>> model.n_objects, model.dropped
+        (2, {'B 1': 'below_mass_domain'})
+        """
         if not isinstance(catalog, Table):
             raise TypeError(f"catalog must be an astropy Table/QTable (e.g. read_debcat()), got "
                             f"{type(catalog).__name__}")
@@ -578,9 +602,19 @@ class MeasuredMassModel:
 
     def sample(self, *, n_walkers: int | None = None, n_steps: int = 3000, seed: int | None = 0,
                progress: bool | None = None) -> MCMCResult:
-        """Sample σ with emcee (:func:`~astrobayes.inference.sampling.run_emcee`) on the tabulated posterior."""
+        """Sample σ with emcee (:func:`~astrobayes.inference.sampling.run_emcee`) on the tabulated posterior.
+
+        Warns when the posterior reaches an end of the σ prior (its density there above 1e-3 of its peak):
+        the stars are then far from the model, or the prior too narrow.
+        """
         result = run_emcee(self.log_prob, self.hyperprior, n_walkers=n_walkers, n_steps=n_steps, seed=seed,
                            progress=progress)
+        total = self.table.sum(dim=0)
+        if float(torch.maximum(total[0], total[-1]) - total.max()) > math.log(1e-3):
+            low, high = torch.exp(self.ln_sigma[[0, -1]]).tolist()
+            warnings.warn(f"the σ posterior reaches the end of its prior [{low:.3g}, {high:.3g}] W m⁻² K⁻⁴: the "
+                          "stars are far from the model (check the map and predictive_check) or the prior is too "
+                          "narrow", RuntimeWarning, stacklevel=2)
         result.meta.update(method="measured_mass", n_objects=self.n_objects, tau_latent=self.has_tau,
                            tau_prior=self.tau_prior if self.has_tau else None, n_cells=self.n_cells,
                            sigma_grid_points=len(self.ln_sigma), n_dropped=len(self.dropped),
@@ -625,20 +659,24 @@ class MeasuredMassModel:
             draws = np.random.default_rng(seed).choice(draws, max_draws, replace=False)
         ln_sigma = torch.log(torch.as_tensor(draws))
         centre = float(torch.median(ln_sigma))
-        normal = torch.distributions.Normal(0.0, 1.0)
         upper = torch.empty(self.n_objects, dtype=torch.float64)
         quantiles = np.empty((self.n_objects, 3))
         for group in self._groups:
-            weights, mean, width = torch.exp(group["log_w"]), group["mean"], group["width"]  # (n, K)
             for row, star in enumerate(group["stars"].tolist()):
+                # nodes with less than 1e-12 of the star's probability change nothing here
+                keep = group["log_w"][row] > math.log(1e-12)
+                weights = torch.exp(group["log_w"][row, keep])
+                weights = weights / weights.sum()
+                mean, width = group["mean"][row, keep], group["width"][row, keep]
                 # P(ln L̂_rep > ln L̂) = Σ_k w_k Φ((ln σ + m_k − ln L̂) / ρ_k), averaged over σ draws
-                z = (ln_sigma[:, None] + mean[row] - self._ln_l[star]) / width[row]
-                upper[star] = (weights[row] * normal.cdf(z)).sum(dim=1).mean()
-                # predictive quantiles at the median σ: the mixture's CDF inverted on a grid of ln L
-                spread = mean[row] + centre
-                grid = torch.linspace(float((spread - 6 * width[row]).min()), float((spread + 6 * width[row]).max()),
-                                      2001, dtype=torch.float64)
-                cdf = (weights[row, :, None] * normal.cdf((grid[None] - spread[:, None]) / width[row, :, None])).sum(0)
+                z = (ln_sigma[:, None] + mean - self._ln_l[star]) / width
+                upper[star] = (weights * torch.special.ndtr(z)).sum(dim=1).mean()
+                # predictive quantiles at the median σ: the mixture's CDF, on a grid half its narrowest width apart
+                spread = mean + centre
+                low, high = float((spread - 6 * width).min()), float((spread + 6 * width).max())
+                n_grid = min(4001, max(101, math.ceil(2 * (high - low) / float(width.min())) + 1))
+                grid = torch.linspace(low, high, n_grid, dtype=torch.float64)
+                cdf = (weights[:, None] * torch.special.ndtr((grid[None] - spread[:, None]) / width[:, None])).sum(0)
                 quantiles[star] = np.interp([0.5, 0.16, 0.84], cdf.numpy(), grid.numpy())
         p_value = (2 * torch.minimum(upper, 1 - upper)).clamp(0.0, 1.0).numpy()
         table = QTable()

@@ -191,3 +191,15 @@ def test_metallicity_without_an_error_is_not_a_measurement():
         with pytest.raises(ValueError, match="one of 'feh' and 'feh_err'"):
             stefan_boltzmann_model(catalog[["luminosity", "luminosity_err", "mass", "mass_err", "feh"]],
                                    exact_stellar_delta_map())
+
+
+@pytest.mark.filterwarnings("ignore:the chain is only")
+def test_a_posterior_at_the_end_of_the_prior_is_reported():
+    """Stars 3× brighter than any σ in the prior (1e-8–1e-7) allows: the posterior piles up at the prior's end,
+    and sampling says so."""
+    catalog = mock_binaries(10, seed=7)
+    catalog["luminosity"] *= 3
+    catalog["luminosity_err"] *= 3
+    model = stefan_boltzmann_model(catalog, exact_stellar_delta_map())
+    with pytest.warns(RuntimeWarning, match="reaches the end of its prior"):
+        model.sample(n_steps=200, progress=False)
