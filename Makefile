@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/astrobayes demo --output demo-output
 
+# worksteal: an idle worker takes tests from a busy one's queue; tests/conftest.py starts the longest tests
+# first, and --durations prints the slowest 25 so that a slow new test shows in the log
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -n 2 --doctest-modules astrobayes tests
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist worksteal --durations=25 --doctest-modules astrobayes tests
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --doctest-modules astrobayes tests
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=25 --doctest-modules astrobayes tests
 
 # the fuzz tests of every reader with 500 examples each instead of the suite's 40 (about 10 minutes)
 fuzz: $(STAMP)

@@ -60,18 +60,21 @@ def test_free_mass_function_prior_is_normalised_and_matches_fixed_one():
     assert free.names[-1] == "mass_function_slope"
 
 
-def test_recovers_relation_with_known_likelihoods_at_nominal_rate():
+@pytest.mark.parametrize("n_rep", [20, pytest.param(50, marks=pytest.mark.slow)])
+def test_recovers_relation_with_known_likelihoods_at_nominal_rate(n_rep):
     """50 catalogs of 100 clusters: the 68 % intervals of (ln A, B, σ) contain the truth at the nominal rate.
 
     With 50 replicates and p = 0.68, a calibrated posterior gives between 50p − 3√(50 p(1−p)) = 24.1 and 43.9
     hits (3σ binomial band); the 95 % intervals at least 42.9. Every replicate has a fixed seed.
+    The normal suite runs the first 20 replicates with their own bands (7.3–19.9 hits at 68 %, ≥ 16.1 at 95 %:
+    95 % intervals half as wide as they should be cover ≈ 68 % and would give ≈ 13.6); the 50-replicate run is
+    ``slow``, and benchmarks/clusters_mass.py checks the same calibration on 50 catalogs with network likelihoods.
     The grid has 41 points (0.05 dex): the integrands are Gaussians of width ≥ 0.1 dex, on which the
     trapezoid rule is accurate to far better than the posterior widths.
     """
     relation = RichnessMassRelation()
     truth = np.array([relation.log_norm, relation.slope, relation.scatter])
     hits68, hits95 = np.zeros(3), np.zeros(3)
-    n_rep = 50
     for rep in range(n_rep):
         mass_function, grid, loglike, richness, _ = _catalog(100, seed=100 + rep, grid=np.linspace(13.5, 15.5, 41))
         with warnings.catch_warnings():

@@ -132,11 +132,13 @@ def test_recovers_analytic_posterior_with_learned_map(mode, n_objects):
 
     The learned map is off by at most ε on the domain, which shifts μ by at most ε/2 (f = 2z + 1).
     The marginal mode's importance error is checked separately above (ESS ≥ 50 per object).
+    1500 steps of 32 walkers give n_eff ≈ 2300 (marginal) and ≈ 900 (joint): the mean is held to ≈ 0.12 posterior
+    std (the map's share included) and the std to 4–7 %.
     """
     delta, error = trained_map("line", line)
     y = conjugate_data(n_objects)
     mean, std = analytic_posterior(y)
-    result = conjugate_model(y, delta).sample(mode, n_steps=4000, seed=3, progress=False)
+    result = conjugate_model(y, delta).sample(mode, n_steps=1500, seed=3, progress=False)
     got_mean, got_std, mc_error, n_eff = posterior_moments(result)
     assert abs(got_mean - mean) < 3 * mc_error + error / 2
     assert abs(got_std / std - 1) < 3 / math.sqrt(2 * n_eff)

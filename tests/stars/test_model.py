@@ -34,11 +34,14 @@ def test_simulated_field_obeys_its_own_stefan_boltzmann_law():
     assert field.meta["sigma"] == 2 * const.sigma_sb
 
 
+@pytest.mark.filterwarnings("ignore:the chain is only:RuntimeWarning")  # ≈ 22 τ, knowingly (see below)
 def test_sigma_posterior_contains_the_physical_value():
     """200 stars, σ only, grid quadrature: the truth within 3 posterior standard deviations (a 99.7 % statement
-    for a calibrated posterior; benchmarks/stars_coverage.py checks the calibration over 100 fields)."""
+    for a calibrated posterior; benchmarks/stars_coverage.py checks the calibration over 100 fields). 300 steps of
+    32 walkers (τ ≈ 14, burn-in 2τ: ≈ 620 effective draws) put the median within ≈ 0.05 posterior std of the
+    converged chain's, negligible against the 3-std bound."""
     field = simulate_field(200, seed=11)
-    result = infer_stefan_boltzmann(field, exact_stellar_delta_map(), free=["sigma"], n_steps=1000, progress=False)
+    result = infer_stefan_boltzmann(field, exact_stellar_delta_map(), free=["sigma"], n_steps=300, progress=False)
     draws = result.sigma.to_value(SIGMA_UNIT)
     assert abs(np.median(draws) - SIGMA_SB) < 3 * draws.std()
     assert result.mcmc.meta["method"] == "grid" and result.mcmc.meta["population_mass"] == pytest.approx(1, abs=1e-3)
