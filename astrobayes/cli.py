@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -436,6 +437,7 @@ def _train(args) -> int:
 def _demo(args) -> int:
     from .demo import run_demo
 
+    start = time.perf_counter()
     if args.part in ("all", "bimodal"):
         table = run_demo(args.output, quick=args.quick, device=args.device, seed=args.seed)
         print()
@@ -447,6 +449,7 @@ def _demo(args) -> int:
         run_supernova_demo(args.output, quick=args.quick, device=args.device, seed=args.seed)
         print(f"Wrote the supernova classification, metrics, plots and model to "
               f"{(Path(args.output) / 'supernovae').resolve()}")
+    print(f"astrobayes demo finished in {time.perf_counter() - start:.0f} s")
     return 0
 
 

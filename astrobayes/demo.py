@@ -353,6 +353,8 @@ def run_supernova_demo(output="demo-output", quick: bool = False, device: str = 
     half = len(lcs) // 2
     train, test = lcs.select(np.sort(order[:half])), lcs.select(np.sort(order[half:]))
     epochs, augment = (6, 2) if quick else (40, 5)
+    if progress is None:  # the long part of the demo: show the epoch bar in a log file too, not only on a terminal
+        progress = True
     print(f"astrobayes demo (supernovae): {len(lcs)} SNPhotCC DES lightcurves from {SPCC_CATALOG.name}; "
           f"training a bidirectional LSTM on {len(train)}, classifying {len(test)}", flush=True)
     model = train_classifier(train, redshift_columns=HOST_PHOTOZ, epochs=epochs, augment=augment,

@@ -278,10 +278,13 @@ for system, component in [("V530_Ori", 1), ("AI_Phe", 1), ("AI_Phe", 2), ("CM_Dr
 # binary's mass is *measured*, to 1 % or better, and `infer_stefan_boltzmann`
 # uses it as data when the catalogue has `mass` and `mass_err` columns: each
 # star's luminosity is predicted from its own mass (and [Fe/H] where
-# measured), σ is the only free parameter, and each star's likelihood is
-# tabulated in σ once, so the whole catalogue takes seconds. (The IMF-only
-# model needs about half an hour on these stars: its quadrature grid must
-# resolve the most precise luminosity in the catalogue, 0.006 dex.)
+# measured; a star without one is integrated over the population's [Fe/H]
+# distribution, not set to 0), σ is the only free parameter, and each star's
+# likelihood is tabulated in σ once: on one core, with the default 3000 steps,
+# 14 s with the learned ZAMS map and 27 s with the learned evolving map
+# (`benchmarks/results/stars_debcat_sigma.md`). The IMF-only model took
+# 2173 s there: its quadrature grid must resolve the most precise luminosity
+# in the catalogue, 0.006 dex.
 #
 # DEBCat's log L was *computed* from R and T_eff with the nominal σ, so no
 # σ is measured here, and R and T_eff are not given to the model. What the
@@ -295,7 +298,7 @@ for system, component in [("V530_Ori", 1), ("AI_Phe", 1), ("AI_Phe", 2), ("CM_Dr
 main_sequence = debcat[(debcat["log_g"] >= 4) & np.isfinite(debcat["luminosity"])]
 fits = {"ZAMS map + masses": stars.infer_stefan_boltzmann(main_sequence, stellar_map, outside_domain="drop",
                                                           n_steps=N_STEPS, progress=False)}
-# the exact evolving model is the expensive one (about a minute for all stars): in the fast run, every 16th star
+# the exact evolving model is the expensive one (119 s for 247 stars, 3000 steps): in the fast run, every 16th star
 sample = main_sequence[::16] if FAST else main_sequence
 fits["evolving + masses + τ"] = stars.infer_stefan_boltzmann(
     sample, stars.exact_stellar_delta_map(model="evolving"), outside_domain="drop", n_steps=N_STEPS, progress=False)
@@ -327,16 +330,16 @@ print(f"{'CODATA 2018 (exact)':<24s} {'':5s}  {SIGMA_SB / 1e-8:.6f}")
 
 # %% [markdown]
 # The ZAMS map makes every star as faint as it can be at its mass, so the
-# extra light of age comes out as a σ about 1.3× the physical one — and then
-# the stars that *are* young look too faint: dozens fail the check. The
-# evolving map explains nearly every star, but over all 247 stars its σ comes
-# out *below* the physical one (about 0.83×,
-# `benchmarks/results/stars_debcat_sigma.md`): with τ ≥ 0 it cannot make a
-# star fainter than the ZAMS at its mass and [Fe/H], and a third of DEBCat's
-# stars lie there at the physical σ — most of them without a measured [Fe/H],
-# which the default population makes metal-poor and so brighter at their mass.
-# On a mock with DEBCat's masses and errors whose stars do follow the model,
-# the same code returns the physical σ. So the offsets measure the stellar
+# extra light of age comes out as a σ 1.327× the physical one — and then
+# the stars that *are* young look too faint: 54 of the 247 fail the check
+# (`benchmarks/results/stars_debcat_sigma.md`). The evolving map explains all
+# but 9 of them, but its σ comes out *below* the physical one (0.829×): with
+# τ ≥ 0 it cannot make a star fainter than the ZAMS at its mass and [Fe/H],
+# and 87 of the 247 stars lie there at the physical σ — 72 of them without a
+# measured [Fe/H], which the default population (N(−0.2, 0.2²)) makes
+# metal-poor and so brighter at their mass. On a mock with DEBCat's masses and
+# errors whose stars do follow the model, the same code returns the physical
+# σ (1.004×). So the offsets measure the stellar
 # model and its priors (ages, the metallicity of stars without one), not
 # physics. A real σ needs a luminosity independent of R and T_eff — a
 # bolometric flux and a parallax, L = 4πd² F_bol — which the shipped

@@ -62,6 +62,43 @@ _CHUNK = 20000  # clusters per padded block
 _CELLS = 2_000_000  # padded cells per block (16 MB per array)
 
 
+def _unit_hint(column, name: str) -> str:
+    """For a column of plain numbers: what their size says about their unit ("" when nothing useful)."""
+    if isinstance(column, u.Quantity):
+        return ""
+    try:
+        largest = float(np.nanmax(np.abs(np.ma.filled(np.ma.asarray(column, dtype=float), np.nan))))
+    except (TypeError, ValueError):
+        return ""
+    if name == "v_los" and largest > MAX_CLUSTER_VELOCITY:
+        return (f"; its plain numbers reach {largest:.3g}, beyond the {MAX_CLUSTER_VELOCITY:g} km/s of any cluster "
+                "frame: if they are m/s, give them that unit, e.g. members['v_los'] = values * u.m / u.s")
+    if name == "R_proj" and largest > MAX_CLUSTER_RADIUS:
+        return (f"; its plain numbers reach {largest:.3g}, beyond the {MAX_CLUSTER_RADIUS:g} Mpc of any member: if "
+                "they are kpc, give them that unit, e.g. members['R_proj'] = values * u.kpc")
+    return ""
+
+
+def _check_scales(radius: np.ndarray, velocity: np.ndarray) -> None:
+    """Refuse radii [Mpc] and velocities [km/s] no cluster member has: a unit or frame mistake (NaN ignored).
+
+    Called before anything is cut by radius or velocity (e.g. the training cylinder of
+    :meth:`~astrobayes.clusters.model.ClusterMassModel.select`), so that velocities in m/s labelled
+    km/s are named as such rather than cut away to an empty catalogue.
+    """
+    with np.errstate(invalid="ignore"):
+        fastest = np.nanmax(np.abs(velocity), initial=0.0)
+        widest = np.nanmax(radius, initial=0.0)
+    if fastest > MAX_CLUSTER_VELOCITY:
+        raise ValueError(f"column 'v_los' reaches |v| = {fastest:.3g} km/s; velocities in the cluster "
+                         f"frame are below {MAX_CLUSTER_VELOCITY:g} km/s. Are they in m/s labelled km/s, or "
+                         "recession velocities not relative to the cluster (see velocity_from_redshift)?")
+    if widest > MAX_CLUSTER_RADIUS:
+        raise ValueError(f"column 'R_proj' reaches {widest:.3g} Mpc; members lie within {MAX_CLUSTER_RADIUS:g} "
+                         "Mpc of their cluster's centre. Are the radii in kpc labelled Mpc, or comoving distances "
+                         "rather than projected radii (see projected_radius)?")
+
+
 def _members(members) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(unique cluster ids, group code per galaxy, R_proj [Mpc], v_los [km/s]) from a member table."""
     if isinstance(members, Table) and not isinstance(members, QTable):
@@ -75,7 +112,7 @@ def _members(members) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
                              "with read_member_catalog, which names and checks the columns")
         if unit is not None and not (isinstance(members[name], u.Quantity) and members[name].unit.is_equivalent(unit)):
             raise ValueError(f"column {name!r} must be a Quantity in {unit} (read the catalog with "
-                             "read_member_catalog)")
+                             f"read_member_catalog){_unit_hint(members[name], name)}")
     if len(members) == 0:
         raise ValueError("members is empty")
     cluster_ids = native_array(members["cluster_id"])
@@ -90,14 +127,7 @@ def _members(members) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
                              "read_member_catalog(..., drop_nan=True)")
     if (radius < 0).any():
         raise ValueError(f"column 'R_proj' has {int((radius < 0).sum())} negative projected radii")
-    if np.abs(velocity).max() > MAX_CLUSTER_VELOCITY:
-        raise ValueError(f"column 'v_los' reaches |v| = {np.abs(velocity).max():.3g} km/s; velocities in the cluster "
-                         f"frame are below {MAX_CLUSTER_VELOCITY:g} km/s. Are they in m/s labelled km/s, or "
-                         "recession velocities not relative to the cluster (see velocity_from_redshift)?")
-    if radius.max() > MAX_CLUSTER_RADIUS:
-        raise ValueError(f"column 'R_proj' reaches {radius.max():.3g} Mpc; members lie within {MAX_CLUSTER_RADIUS:g} "
-                         "Mpc of their cluster's centre. Are the radii in kpc labelled Mpc, or comoving distances "
-                         "rather than projected radii (see projected_radius)?")
+    _check_scales(radius, velocity)
     if np.ptp(velocity) > 0 and np.abs(velocity).max() < MIN_CLUSTER_VELOCITY:
         raise ValueError(f"column 'v_los' spans only ±{np.abs(velocity).max():.3g} km/s, far below any cluster's "
                          f"velocity dispersion (hundreds of km/s). Are these redshifts labelled km/s? Convert them "

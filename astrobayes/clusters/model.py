@@ -34,10 +34,10 @@ import astropy.units as u
 import numpy as np
 import pandas as pd
 import torch
-from astropy.table import QTable
+from astropy.table import QTable, Table
 
-from astrobayes.clusters.features import (cluster_features, feature_matrix, interloper_rejection, match_clusters,
-                                          member_sets, phase_space_images)
+from astrobayes.clusters.features import (_check_scales, cluster_features, feature_matrix, interloper_rejection,
+                                          match_clusters, member_sets, phase_space_images)
 from astrobayes.clusters.halos import MassFunction
 from astrobayes.clusters.massgrid import check_grid, normalise
 from astrobayes.clusters.membership import DEFAULT_REJECTION, REJECTION_METHODS, reject_interlopers
@@ -110,11 +110,17 @@ class ClusterMassModel:
         a wider selection must be cut the same way; a warning counts the
         galaxies left out.
         """
+        if isinstance(members, Table) and not isinstance(members, QTable):
+            members = QTable(members)  # a Table's unit columns become Quantities, so that the cut below applies
         radius, velocity = members["R_proj"], members["v_los"]
-        if not (isinstance(radius, u.Quantity) and isinstance(velocity, u.Quantity)):
+        if not (isinstance(radius, u.Quantity) and isinstance(velocity, u.Quantity)
+                and radius.unit.is_equivalent(u.Mpc) and velocity.unit.is_equivalent(u.km / u.s)):
             return members  # cluster_features names the problem
-        inside = ((radius.to_value(u.Mpc) <= self.settings["aperture_Mpc"])
-                  & (np.abs(velocity.to_value(u.km / u.s)) <= self.settings["v_cut_km_s"]))
+        radius, velocity = radius.to_value(u.Mpc), velocity.to_value(u.km / u.s)
+        # before the cut: m/s labelled km/s would otherwise be cut to (nearly) nothing and reported as too few members
+        _check_scales(np.ma.filled(np.ma.asarray(radius, dtype=float), np.nan),
+                      np.ma.filled(np.ma.asarray(velocity, dtype=float), np.nan))
+        inside = (radius <= self.settings["aperture_Mpc"]) & (np.abs(velocity) <= self.settings["v_cut_km_s"])
         if not inside.all():
             warnings.warn(f"{int((~inside).sum())} of {len(members)} galaxies lie outside the cylinder the network "
                           f"was trained on (R_proj ≤ {self.settings['aperture_Mpc']:g} Mpc, |v_los| ≤ "

@@ -275,10 +275,18 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
     conventions = mass_conventions(model)
     for name, p, column in zip(names, percentiles, quantiles.T):
         table[name] = column
-        table[name].description = f"{p:g}th percentile of {conventions['description']}"
+        table[name].info.description = f"{p:g}th percentile of {conventions['description']}"
     table["mass_median"] = 10 ** quantiles[:, 1] * u.M_sun
-    table["mass_median"].description = "median M200c [M_sun]" + conventions["description"][len("log10(M200c / M_sun)"):]
+    # info.description: on a Quantity column a bare .description is a stray attribute that no writer keeps
+    table["mass_median"].info.description = ("median M200c [M_sun]"
+                                             + conventions["description"][len("log10(M200c / M_sun)"):])
     table["flags"] = [",".join(f) for f in flags]
+    for name, text in (("cluster_id", "cluster identifier of the member catalog"),
+                       ("n_members", "galaxies left after the training cylinder cut and interloper rejection"),
+                       ("sigma_gapper", "gapper estimate of the line-of-sight velocity dispersion of those galaxies"),
+                       ("flags", "comma-separated reasons for no estimate (too_few_members, no_velocity_spread) or "
+                                 "for caution (outside_training, prior_edge, sparse_training)")):
+        table[name].info.description = text
     table.meta.update({"astrobayes_version": __version__, "estimator": model.kind, "inputs": model.inputs,
                        "prior": chosen.to_dict(), "training_prior": model.training_prior.to_dict(),
                        "percentiles": list(percentiles), "log_mass_range": list(quoted),

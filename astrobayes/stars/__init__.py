@@ -10,6 +10,7 @@
 * :mod:`~astrobayes.stars.residuals` — measured against predicted R and T_eff, and each star's best age τ;
 * :mod:`~astrobayes.stars.simulate` — mock fields with a known σ;
 * :mod:`~astrobayes.stars.grid` — the per-star integrals by exact quadrature (luminosities only);
+* :mod:`~astrobayes.stars.measured_masses` — σ from stars with dynamical masses (:class:`MeasuredMassModel`);
 * :mod:`~astrobayes.stars.model` — the hierarchical model and :func:`infer_stefan_boltzmann`.
 """
 from .evolution import (AGE_OF_UNIVERSE, TAU_RANGE, fractional_age, main_sequence_lifetime, max_fractional_age,
@@ -19,6 +20,7 @@ from .emulator import (DEFAULT_EVOLVING_LOG_MASS_RANGE, DEFAULT_FEH_RANGE, DEFAU
                        exact_stellar_delta_map, load_stellar_map, plot_stellar_map_errors, save_stellar_map,
                        stellar_delta_map, stellar_map_errors, train_stellar_map)
 from .grid import LuminosityGridModel
+from .measured_masses import TAU_PRIORS, MeasuredMassModel
 from .io import read_stellar_catalog, write_stellar_catalog
 from .debcat import DEBCAT_CITATION, DEBCAT_PATH, read_debcat
 from .predict import DOMAIN_FLAGS, predict_stars
@@ -37,6 +39,7 @@ __all__ = [
     "ms_log_radius_teff", "ms_luminosity", "ms_radius", "ms_table", "ms_teff",
     "DEFAULT_FEH_RANGE", "DEFAULT_LOG_MASS_RANGE", "STELLAR_MAP_INPUTS", "STELLAR_MAP_OUTPUTS", "SIGMA_UNIT",
     "Z_SUN_MODEL", "LuminosityGridModel", "StefanBoltzmannResult", "StellarPopulation", "default_population", "default_priors",
+    "MeasuredMassModel", "TAU_PRIORS",
     "exact_stellar_delta_map", "feh_to_metallicity", "infer_stefan_boltzmann", "kroupa_imf_log_prob",
     "load_stellar_map", "luminosity_from_sigma", "metallicity_log_prob", "plot_stellar_map_errors",
     "powerlaw_imf_log_prob", "read_stellar_catalog", "sample_kroupa_imf", "sample_metallicity", "sample_powerlaw_imf",

@@ -129,6 +129,62 @@ def _star_names(catalog) -> list[str]:
     return [f"row {i}" for i in range(len(catalog))]
 
 
+def _check_unique(catalog, names: Sequence[str]) -> None:
+    """Refuse a star listed twice (the same system and component, name or star_id): its light would count twice."""
+    if "system" in catalog.colnames:
+        columns = ["system", "component"] if "component" in catalog.colnames else ["system"]
+    else:
+        columns = [c for c in ("name", "star_id") if c in catalog.colnames][:1]
+    if not columns:  # no id column: rows cannot be told apart, nor compared
+        return
+    rows: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        rows.setdefault(name, []).append(i)
+    repeated = {name: found for name, found in rows.items() if len(found) > 1}
+    if repeated:
+        shown = "; ".join(f"{name!r} (rows {found})" for name, found in list(repeated.items())[:8])
+        more = f" and {len(repeated) - 8} more" if len(repeated) > 8 else ""
+        hint = (" (a table of stars with a 'system' column needs a 'component' column to tell a system's stars "
+                "apart)" if columns == ["system"] else "")
+        raise ValueError(f"catalog column{'s' if len(columns) > 1 else ''} {' + '.join(map(repr, columns))} "
+                         f"name{'' if len(columns) > 1 else 's'} {len(repeated)} star(s) more than once: "
+                         f"{shown}{more}; each star must appear once, or its luminosity counts twice{hint}")
+
+
+def _not_main_sequence(catalog, mass: np.ndarray, feh: np.ndarray, inside: np.ndarray, stellar_map: DeltaMap,
+                       feh_range: Sequence[float], min_log_g: float, max_radius_ratio: float) -> np.ndarray:
+    """The ``not_main_sequence`` flag of :func:`~astrobayes.stars.predict.predict_stars`, per star.
+
+    log g (the ``log_g`` column, else from the mass and a ``radius`` column) below ``min_log_g``, or a measured
+    radius above ``max_radius_ratio`` times the map's largest main-sequence radius (its τ = 1 radius for an
+    evolving map, the ZAMS radius otherwise) for the stars ``inside`` the map's domain. Unknown log g: not flagged.
+    """
+    from astrobayes.stars.predict import _LOG_G_LIMITS, _LOG_G_SUN
+
+    radius = _column(catalog, "radius", u.R_sun) if "radius" in catalog.colnames else np.full(len(mass), np.nan)
+    log_g = np.full(len(mass), np.nan)
+    if "log_g" in catalog.colnames:
+        log_g = _column(catalog, "log_g", u.dex)
+        if np.any((log_g < _LOG_G_LIMITS[0]) | (log_g > _LOG_G_LIMITS[1])):
+            raise ValueError(f"catalog column 'log_g' reaches {np.nanmin(log_g):g} to {np.nanmax(log_g):g}, beyond "
+                             f"the {_LOG_G_LIMITS[0]:g} to {_LOG_G_LIMITS[1]:g} of any star: it must be "
+                             "log10(g / cm s^-2) (the Sun 4.44), not g")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        from_radius = _LOG_G_SUN + np.log10(mass) - 2 * np.log10(np.where(radius > 0, radius, np.nan))
+    log_g = np.where(np.isfinite(log_g), log_g, from_radius)
+    flag = log_g < min_log_g
+    check = np.flatnonzero(inside & np.isfinite(radius) & (radius > 0))
+    if check.size:
+        inputs = {"log_mass": torch.as_tensor(np.log10(mass[check])),
+                  "feh": torch.as_tensor(np.where(np.isfinite(feh[check]), feh[check],
+                                                  min(max(0.0, feh_range[0]), feh_range[1]))),
+                  "tau": torch.ones(check.size, dtype=torch.float64)}
+        out = stellar_map({name: inputs[name] for name in stellar_map.inputs})
+        map_radius = 10.0 ** out["log_radius"].detach().numpy().astype(np.float64)
+        flag[check] |= radius[check] > max_radius_ratio * map_radius
+    return flag
+
+
 def _describe(names: Sequence[str], rows: np.ndarray, limit: int = 8) -> str:
     shown = ", ".join(names[i] if names[i] == f"row {i}" else f"{names[i]} (row {i})" for i in rows[:limit])
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
@@ -276,7 +332,8 @@ class MeasuredMassModel:
     @classmethod
     def from_catalog(cls, catalog, stellar_map: DeltaMap, hyperprior: JointPrior, population: Callable,
                      log_mass_range: Sequence[float], feh_range: Sequence[float], *, outside_domain: str = "raise",
-                     tau_prior: str = "age_of_universe") -> MeasuredMassModel:
+                     tau_prior: str = "age_of_universe", off_main_sequence: str = "drop", min_log_g: float = 4.0,
+                     max_radius_ratio: float = 2.0) -> MeasuredMassModel:
         """The model for a catalogue with ``luminosity``, ``mass`` (and optional ``feh``) columns and their errors.
 
         Called by :func:`~astrobayes.stars.model.stefan_boltzmann_model`, whose
@@ -286,7 +343,18 @@ class MeasuredMassModel:
         default refuses them. A measured [Fe/H] without an error is not a
         measurement: such stars take the population's metallicity, with a
         warning (``model.feh_without_error``). ``teff`` and ``radius`` columns
-        are not used (``model.unused_columns``).
+        are not used in the likelihood (``model.unused_columns``).
+
+        Stars off the main sequence, which no main-sequence map describes, are
+        flagged as :func:`~astrobayes.stars.predict.predict_stars` flags them
+        (``not_main_sequence``): log g (the ``log_g`` column, else from
+        ``mass`` and ``radius``) below ``min_log_g``, or a measured ``radius``
+        above ``max_radius_ratio`` times the map's (at τ = 1, the end of the
+        main sequence, for an evolving map). ``off_main_sequence="drop"``
+        (default) leaves them out with a warning naming them (in
+        ``model.dropped``), "raise" refuses them, "keep" fits them anyway.
+        A star listed twice (the same ``system`` and ``component``, ``name``
+        or ``star_id``) is refused.
 
         Examples
         --------
@@ -310,11 +378,20 @@ class MeasuredMassModel:
                             f"{type(catalog).__name__}")
         if outside_domain not in ("raise", "drop"):
             raise ValueError(f"outside_domain must be 'raise' or 'drop', got {outside_domain!r}")
+        if off_main_sequence not in ("drop", "raise", "keep"):
+            raise ValueError(f"off_main_sequence must be 'drop', 'raise' or 'keep', got {off_main_sequence!r}")
+        for arg, value in (("min_log_g", min_log_g), ("max_radius_ratio", max_radius_ratio)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
+                raise TypeError(f"{arg} must be a finite number, got {value!r}")
+        if max_radius_ratio <= 1:
+            raise ValueError(f"max_radius_ratio must be above 1 (a multiple of the map's radius), got "
+                             f"{max_radius_ratio!r}")
         missing = [c for c in ("luminosity", "luminosity_err", "mass", "mass_err") if c not in catalog.colnames]
         if missing:
             raise ValueError(f"catalog lacks columns {missing}; measured masses need luminosity, luminosity_err "
                              f"[L_sun], mass and mass_err [M_sun] (it has {catalog.colnames})")
         names = _star_names(catalog)
+        _check_unique(catalog, names)
         values = {}
         for column, unit in (("luminosity", u.L_sun), ("luminosity_err", u.L_sun), ("mass", u.M_sun),
                              ("mass_err", u.M_sun)):
@@ -355,9 +432,23 @@ class MeasuredMassModel:
         if outside.size:
             warnings.warn(f"leaving out {_describe(names, outside)}: outside the map's domain (log M "
                           f"{tuple(log_mass_range)}, [Fe/H] {tuple(feh_range)})", UserWarning, stacklevel=3)
+        if off_main_sequence != "keep":
+            evolved = np.flatnonzero((reasons == "") & _not_main_sequence(
+                catalog, values["mass"], feh, reasons == "", stellar_map, feh_range, min_log_g, max_radius_ratio))
+            why = (f"not on the main sequence (flag not_main_sequence: log g < {min_log_g:g}, or a radius above "
+                   f"{max_radius_ratio:g} times the map's): subgiants and giants are outside a main-sequence map's "
+                   "domain")
+            if evolved.size and off_main_sequence == "raise":
+                raise ValueError(f"{_describe(names, evolved)} are {why}; remove them, or pass "
+                                 "off_main_sequence='drop' to leave them out of the inference")
+            if evolved.size:
+                warnings.warn(f"leaving out {_describe(names, evolved)}: {why} (off_main_sequence='keep' fits them "
+                              "anyway)", UserWarning, stacklevel=3)
+            reasons[evolved] = "not_main_sequence"
+            outside = np.flatnonzero(reasons != "")
         keep = reasons == ""
         if not keep.any():
-            raise ValueError("no star of the catalogue lies inside the map's domain")
+            raise ValueError("no star of the catalogue lies inside the map's domain and on the main sequence")
         model = cls(hyperprior, population, values["luminosity"][keep],
                     (values["luminosity_err"] / values["luminosity"])[keep], values["mass"][keep],
                     (values["mass_err"] / values["mass"])[keep], feh[keep], feh_err[keep], stellar_map,
@@ -580,6 +671,8 @@ class MeasuredMassModel:
     def grid_posterior(self, n_points: int = 20001) -> tuple[u.Quantity, np.ndarray]:
         """The 1-D posterior without sampling: σ on a fine grid and its normalised density (per W m⁻² K⁻⁴).
 
+        ``n_points`` (at least 2) grid points span the tabulated prior range, evenly in ln σ.
+
         Examples
         --------
         >>> import numpy as np
@@ -593,6 +686,9 @@ class MeasuredMassModel:
         >>> round(float(np.trapezoid(density, sigma.value)), 6)
         1.0
         """
+        if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
+            raise ValueError(f"n_points must be an integer of at least 2 (a density on a grid needs two points to "
+                             f"normalise), got {n_points!r}")
         sigma = torch.exp(torch.linspace(float(self.ln_sigma[0]), float(self.ln_sigma[-1]), int(n_points),
                                          dtype=torch.float64))
         log_post = self.log_prob(sigma[:, None]).numpy()
@@ -649,10 +745,26 @@ class MeasuredMassModel:
             ``predicted_p84`` [L_sun], ``p_value`` and ``flag`` ("brighter"/"fainter"
             than the model allows, "" otherwise). ``meta`` holds alpha, the number
             flagged and the number expected by chance.
+
+        Raises
+        ------
+        ValueError
+            ``sigma`` in a unit other than W m⁻² K⁻⁴ (a ``UnitConversionError``),
+            empty or not positive; ``alpha`` not in (0, 1); ``max_draws`` < 1.
         """
         if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
             raise ValueError(f"alpha must be a probability between 0 and 1, got {alpha!r}")
-        draws = np.atleast_1d(u.Quantity(sigma, SIGMA_UNIT).value).astype(np.float64)
+        if isinstance(max_draws, bool) or not isinstance(max_draws, (int, np.integer)) or max_draws < 1:
+            raise ValueError(f"max_draws must be a positive integer, got {max_draws!r}")
+        try:
+            draws = np.atleast_1d(u.Quantity(sigma, SIGMA_UNIT).value).astype(np.float64)
+        except u.UnitsError:
+            # a UnitConversionError is a ValueError too, as the module's other unit messages are
+            raise u.UnitConversionError(f"sigma has unit {sigma.unit}; it must be in W m^-2 K^-4 (draws of the "
+                                        "Stefan-Boltzmann constant, e.g. result.sigma)") from None
+        except (TypeError, ValueError):
+            raise ValueError(f"sigma must be posterior draws of σ (a Quantity in W m^-2 K^-4 or numbers), got "
+                             f"{type(sigma).__name__}") from None
         if draws.ndim != 1 or not len(draws) or not (np.isfinite(draws) & (draws > 0)).all():
             raise ValueError("sigma must be a non-empty 1-D set of positive posterior draws")
         if len(draws) > max_draws:

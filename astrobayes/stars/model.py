@@ -121,7 +121,8 @@ def _maps(stellar_map, map_uncertainty: str) -> list[DeltaMap]:
 def stefan_boltzmann_model(catalog, stellar_map, *, free=None, priors: dict | None = None,
                            population: StellarPopulation | None = None, log_mass_range=None, feh_range=None,
                            method: str = "auto", map_uncertainty: str | None = None, n_draws: int = 256,
-                           seed: int = 0, outside_domain: str = "raise", tau_prior: str = "age_of_universe"):
+                           seed: int = 0, outside_domain: str = "raise", tau_prior: str = "age_of_universe",
+                           off_main_sequence: str = "drop", min_log_g: float = 4.0):
     """Build the hierarchical model for a catalogue with ``luminosity``/``luminosity_err`` [L_sun] columns.
 
     Parameters
@@ -174,6 +175,16 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=None, priors: dict | No
     tau_prior : {"age_of_universe", "uniform"}
         ``method="measured_mass"`` with an evolving map: the prior of the
         fractional age τ (see :class:`~astrobayes.stars.measured_masses.MeasuredMassModel`).
+    off_main_sequence : {"drop", "raise", "keep"}
+        ``method="measured_mass"``: stars flagged ``not_main_sequence`` (log g
+        below ``min_log_g``, from the ``log_g`` column or ``mass`` and
+        ``radius``, or a radius above twice the map's; see
+        :meth:`~astrobayes.stars.measured_masses.MeasuredMassModel.from_catalog`)
+        are left out with a warning (``model.dropped`` lists them), refused,
+        or fitted anyway.
+    min_log_g : float
+        log10(g / cm s⁻²) below which a star is ``not_main_sequence`` (4.0,
+        as :func:`~astrobayes.stars.debcat.read_debcat`'s ``main_sequence`` cut).
 
     Returns
     -------
@@ -216,7 +227,8 @@ def stefan_boltzmann_model(catalog, stellar_map, *, free=None, priors: dict | No
                              "or pool the members' posteriors with infer_stefan_boltzmann")
         return MeasuredMassModel.from_catalog(catalog, _maps(stellar_map, "mean")[0], hyperprior, population,
                                               log_mass_range, feh_range, outside_domain=outside_domain,
-                                              tau_prior=tau_prior)
+                                              tau_prior=tau_prior, off_main_sequence=off_main_sequence,
+                                              min_log_g=min_log_g)
     data = _catalog_columns(catalog)
     extra = sorted({"teff", "radius"} & set(data))
     if method == "auto":

@@ -78,6 +78,10 @@ _LOG10_TEFF_SCALE = math.log10(_TEFF_SCALE_K)
 # --------------------------------------------------------------------------- inputs
 def _as_array(value, name: str, unit: u.UnitBase | None):
     """``value`` as a float64 numpy array or torch tensor (Quantities converted to ``unit``)."""
+    # numpy reads None as NaN: a missing argument would surface as a puzzling "contains NaN"
+    if value is None or (isinstance(value, (list, tuple)) and any(v is None for v in _flatten(value))):
+        raise TypeError(f"{name} must be a number, an array of numbers or a tensor, got None"
+                        + (" inside a sequence" if value is not None else ""))
     if isinstance(value, u.Quantity):
         target = unit if unit is not None else u.dimensionless_unscaled
         try:
@@ -95,6 +99,15 @@ def _as_array(value, name: str, unit: u.UnitBase | None):
         raise TypeError(f"{name} must be a number, an array of numbers or a tensor, got "
                         f"{type(value).__name__}") from None
     return array
+
+
+def _flatten(values):
+    """The items of nested lists/tuples."""
+    for item in values:
+        if isinstance(item, (list, tuple)):
+            yield from _flatten(item)
+        else:
+            yield item
 
 
 def _numpy(values) -> np.ndarray:
@@ -245,7 +258,14 @@ def feh_to_metallicity(feh):
     >>> float(feh_to_metallicity(0.0))
     0.02
     """
-    return Z_SUN_MODEL * (10.0 ** feh if isinstance(feh, torch.Tensor) else np.power(10.0, feh))
+    if isinstance(feh, torch.Tensor):
+        return Z_SUN_MODEL * 10.0 ** feh
+    if feh is None:
+        raise TypeError("feh must be a number, an array of numbers or a tensor, got None")
+    try:
+        return Z_SUN_MODEL * np.power(10.0, feh)
+    except TypeError:
+        raise TypeError(f"feh must be a number, an array of numbers or a tensor, got {type(feh).__name__}") from None
 
 
 def zams_log_radius_teff(log_mass, feh, *, check: bool = True):

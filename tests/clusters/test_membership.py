@@ -322,10 +322,10 @@ def test_mass_conventions_on_estimate_mass_columns():
     model = train_mass_model(members, truth, epochs=1, hidden=(8,), interloper_rejection="sigma_clip",
                              progress=False)
     table = estimate_mass(members[members["cluster_id"] < 3], model, prior="flat")
-    assert table["log_mass_median"].description == ("50th percentile of log10(M200c / M_sun), h = 0.7 (H0 = 70 "
+    assert table["log_mass_median"].info.description == ("50th percentile of log10(M200c / M_sun), h = 0.7 (H0 = 70 "
                                                     "km/s/Mpc), aperture R_proj ≤ 1.6 Mpc, |v_los| ≤ 2500 km/s, "
                                                     "interlopers: sigma_clip")
-    assert table["mass_median"].description.startswith("median M200c [M_sun], h = 0.7")
+    assert table["mass_median"].info.description.startswith("median M200c [M_sun], h = 0.7")
     for key, value in (("mass_definition", "M200c"), ("h", 0.7), ("aperture_Mpc", 1.6), ("v_cut_km_s", 2500.0),
                        ("membership", "sigma_clip")):
         assert table.meta[key] == value

@@ -14,7 +14,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from astropy.table import QTable
+from astropy.table import QTable, vstack
 from astropy.utils.masked import Masked
 
 from astrobayes.stars import simulate_field, stefan_boltzmann_model, write_stellar_catalog
@@ -363,3 +363,21 @@ def test_fractional_age_fit_recovers_the_age_of_a_model_star():
         predict_stars(stars, evolving_map(), tau=1.5, **DOMAIN)
     with pytest.raises(ValueError, match="lacks \\['teff_err'\\]"):
         fit_fractional_age(stars[["mass", "radius", "radius_err", "teff"]], evolving_map(), **DOMAIN)
+
+
+def test_measured_mass_model_leaves_out_debcat_giants(debcat):
+    """DEBCat's red giants (log g 1.5-2.3, e.g. ASAS J061016-3321.3) are inside the map's mass range but off the
+    main sequence: the measured-mass model leaves them out, naming them, as predict_stars flags them."""
+    usable = debcat[np.isfinite(debcat["luminosity"]) & (debcat["mass"] > 0.8 * u.M_sun)
+                    & (debcat["mass"] < 2 * u.M_sun) & ~(debcat["feh"] > 0.15) & ~(debcat["feh"] < -1.0)]
+    giants = usable[usable["system"] == "ASAS_J061016-3321.3"]
+    dwarfs = usable[usable["log_g"] > 4.3][:4]
+    assert len(giants) == 2 and np.all(giants["log_g"] < 2.4) and len(dwarfs) == 4
+    catalog = vstack([dwarfs, giants])
+    with pytest.warns(UserWarning, match=r"leaving out 2 star\(s\): ASAS_J061016-3321.3 1 \(row 4\), "
+                                         r"ASAS_J061016-3321.3 2 \(row 5\): not on the main sequence"):
+        model = stefan_boltzmann_model(catalog, exact_stellar_delta_map(), **DOMAIN)
+    assert model.n_objects == 4
+    assert set(model.dropped.values()) == {"not_main_sequence"}
+    flagged = predict_stars(catalog, exact_stellar_delta_map(), warn=False, **DOMAIN)["not_main_sequence"]
+    assert flagged.tolist() == [False] * 4 + [True] * 2

@@ -10,7 +10,8 @@ from astrobayes.stars import _hpt00
 from astrobayes.stars import evolution
 from astrobayes.stars.evolution import (AGE_OF_UNIVERSE, fractional_age, main_sequence_lifetime, max_fractional_age,
                                         ms_log_radius_teff, ms_luminosity, ms_radius, ms_table, ms_teff)
-from astrobayes.stars.zams import FEH_RANGE, LOG_MASS_RANGE, zams_log_radius_teff
+from astrobayes.stars.zams import (FEH_RANGE, LOG_MASS_RANGE, feh_to_metallicity, zams_log_radius_teff,
+                                   zams_luminosity, zams_radius)
 
 
 def test_tau_zero_is_the_zams_to_the_last_bit():
@@ -157,6 +158,28 @@ def test_resolved_coefficient_disagreements_keep_sse_s_values():
 ])
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
+        call()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: ms_radius(1.0, 0.02, None), "tau"),
+    (lambda: ms_radius(None, 0.02, 0.5), "mass"),
+    (lambda: ms_teff(1.0, None, 0.5), "metallicity"),
+    (lambda: ms_luminosity(1.0, 0.02, [0.1, None]), "tau"),
+    (lambda: ms_log_radius_teff(0.0, None, 0.3), "feh"),
+    (lambda: ms_table(None, 0.02, 0.5), "mass"),
+    (lambda: main_sequence_lifetime(None), "mass"),
+    (lambda: fractional_age(None, 1.0), "age"),
+    (lambda: fractional_age(1000.0, None), "mass"),
+    (lambda: max_fractional_age(1.0, age=None), "age"),
+    (lambda: zams_radius(None), "mass"),
+    (lambda: zams_luminosity(1.0, None), "metallicity"),
+    (lambda: zams_log_radius_teff(None, 0.0), "log_mass"),
+    (lambda: feh_to_metallicity(None), "feh"),
+])
+def test_none_for_a_number_is_a_type_error_naming_the_argument(call, name):
+    # numpy reads None as NaN: these used to end in "contains NaN", naming no missing argument
+    with pytest.raises(TypeError, match=rf"^{name} must be a number.*got None"):
         call()
 
 

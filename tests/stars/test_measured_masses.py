@@ -8,7 +8,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 import torch
-from astropy.table import QTable
+from astropy.table import QTable, vstack
 
 from astrobayes.inference.priors import JointPrior, LogUniform
 from astrobayes.stars.emulator import exact_stellar_delta_map
@@ -203,3 +203,74 @@ def test_a_posterior_at_the_end_of_the_prior_is_reported():
     model = stefan_boltzmann_model(catalog, exact_stellar_delta_map())
     with pytest.warns(RuntimeWarning, match="reaches the end of its prior"):
         model.sample(n_steps=200, progress=False)
+
+
+def test_giants_are_flagged_and_left_out_by_default():
+    """A 1.5 M_sun star of 10 R_sun (log g 2.6 from its mass and radius: a red giant) and one with a catalogued
+    log g of 2.0 are ``not_main_sequence`` as predict_stars flags them: left out with a warning naming them,
+    refused on request, fitted when asked. Below a lower ``min_log_g`` the giant is still caught by its radius,
+    more than twice the map's."""
+    catalog = mock_binaries(6, seed=8)
+    catalog["radius"] = np.ones(6) * u.R_sun
+    catalog["log_g"] = np.full(6, np.nan)
+    catalog["mass"][2], catalog["mass_err"][2], catalog["radius"][2] = 1.5 * u.M_sun, 0.015 * u.M_sun, 10 * u.R_sun
+    catalog["log_g"][4] = 2.0
+    delta = exact_stellar_delta_map()
+    with pytest.warns(UserWarning, match=r"leaving out 2 star\(s\): mock1 1 \(row 2\), mock2 1 \(row 4\): not on the "
+                                         r"main sequence"):
+        model = stefan_boltzmann_model(catalog, delta)
+    assert model.n_objects == 4 and model.dropped == {"mock1 1": "not_main_sequence", "mock2 1": "not_main_sequence"}
+    with pytest.raises(ValueError, match=r"mock1 1 \(row 2\).*not on the main sequence.*off_main_sequence='drop'"):
+        stefan_boltzmann_model(catalog, delta, off_main_sequence="raise")
+    with pytest.warns(UserWarning, match=r"leaving out 1 star\(s\): mock1 1 \(row 2\)"):
+        assert stefan_boltzmann_model(catalog, delta, min_log_g=1.5).n_objects == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stefan_boltzmann_model(catalog, delta, off_main_sequence="keep").n_objects == 6
+        assert stefan_boltzmann_model(mock_binaries(6, seed=8), delta).n_objects == 6  # no log g, no radius: kept
+    with pytest.raises(ValueError, match="off_main_sequence must be"):
+        stefan_boltzmann_model(catalog, delta, off_main_sequence="clip")
+    grams = catalog.copy()
+    grams["log_g"] = np.full(6, 2.7e4)  # g in cm s^-2, not its log
+    with pytest.raises(ValueError, match="column 'log_g' reaches .* not g"):
+        stefan_boltzmann_model(grams, delta)
+
+
+def test_a_star_listed_twice_is_refused_naming_it():
+    catalog = mock_binaries(4, seed=9)
+    twice = vstack([catalog, catalog[2:3]])
+    with pytest.raises(ValueError, match=r"'system' \+ 'component' name 1 star\(s\) more than once: 'mock1 1' "
+                                         r"\(rows \[2, 4\]\)"):
+        stefan_boltzmann_model(twice, exact_stellar_delta_map())
+    named = QTable({"name": ["a", "b", "a"], "luminosity": [1.0, 1.2, 1.0] * u.L_sun,
+                    "luminosity_err": [0.05, 0.06, 0.05] * u.L_sun, "mass": [1.0, 1.05, 1.0] * u.M_sun,
+                    "mass_err": [0.01, 0.01, 0.01] * u.M_sun})
+    with pytest.raises(ValueError, match=r"'name' names 1 star\(s\) more than once: 'a' \(rows \[0, 2\]\)"):
+        stefan_boltzmann_model(named, exact_stellar_delta_map())
+    systems_only = catalog.copy()
+    systems_only.remove_column("component")
+    with pytest.raises(ValueError, match="needs a 'component' column"):
+        stefan_boltzmann_model(systems_only, exact_stellar_delta_map())
+
+
+def test_predictive_check_and_grid_posterior_refuse_bad_arguments():
+    model = stefan_boltzmann_model(mock_binaries(4, seed=10), exact_stellar_delta_map())
+    with pytest.raises(ValueError, match=r"sigma has unit m; it must be in W m\^-2 K\^-4"):
+        model.predictive_check(5.67e-8 * u.m)
+    with pytest.raises(ValueError, match="sigma must be posterior draws"):
+        model.predictive_check("a lot")
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="max_draws must be a positive integer"):
+            model.predictive_check([5.67e-8] * u.W / u.m**2 / u.K**4, max_draws=bad)
+    for bad in (1, 0, -5, 10.0, None):
+        with pytest.raises(ValueError, match="n_points must be an integer of at least 2"):
+            model.grid_posterior(n_points=bad)
+    sigma, density = model.grid_posterior(n_points=2)
+    assert np.all(np.isfinite(density)) and len(sigma) == 2
+
+
+def test_measured_mass_model_is_exported():
+    import astrobayes.stars as stars
+
+    assert stars.MeasuredMassModel is MeasuredMassModel and "MeasuredMassModel" in stars.__all__
+    assert "Examples" in MeasuredMassModel.__doc__

@@ -16,16 +16,22 @@ the same way.
 - :mod:`.c2st` — C2ST (Lopez-Paz & Oquab 2017; as in sbibm, Lueckmann et al.
   2021): accuracy of a classifier telling two sample sets apart.
 - :mod:`.ppc` — posterior predictive checks (Gelman, Meng & Stern 1996).
+- :mod:`.ood` — is an object, or a whole sample, like the training
+  simulations? Per-object conformal p-values from k-nearest-neighbour
+  distances in a summary space (:class:`OODReference`) and a kernel (MMD)
+  two-sample test for model misspecification (Gretton et al. 2012; Schmitt
+  et al. 2023). These take summaries (N, d) rather than posterior draws.
 
 The functions ``c2st`` and ``tarp`` share their names with the submodules
 that define them; the package attribute is the function.
 """
 from .c2st import c2st
 from .coverage import CoverageResult, expected_coverage, plot_coverage
+from .ood import MMDResult, OODReference, mmd_test
 from .ppc import PPCResult, plot_ppc, posterior_predictive_check
 from .ranks import SBCResult, plot_sbc_ranks, sbc_ranks, sbc_uniformity
 from .tarp import TARPResult, plot_tarp, tarp, tarp_distance
 
-__all__ = ["CoverageResult", "PPCResult", "SBCResult", "TARPResult", "c2st", "expected_coverage", "plot_coverage",
-           "plot_ppc", "plot_sbc_ranks", "plot_tarp", "posterior_predictive_check", "sbc_ranks", "sbc_uniformity",
-           "tarp", "tarp_distance"]
+__all__ = ["CoverageResult", "MMDResult", "OODReference", "PPCResult", "SBCResult", "TARPResult", "c2st",
+           "expected_coverage", "mmd_test", "plot_coverage", "plot_ppc", "plot_sbc_ranks", "plot_tarp",
+           "posterior_predictive_check", "sbc_ranks", "sbc_uniformity", "tarp", "tarp_distance"]
