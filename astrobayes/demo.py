@@ -93,6 +93,28 @@ def true_mean(colour) -> np.ndarray:
 _COLOURS = {"mse_regressor": "C3", "gaussian_regressor": "C1", "mdn": "C2", "flow_nsf": "C0"}
 
 
+#: Sizes of the quick and the full run of each part; ``sizes=`` of the run functions replaces single entries.
+_BIMODAL_SIZES = {"quick": {"n_train": 4000, "n_test": 1000, "epochs": 40, "n_draws": 100},
+                  "full": {"n_train": 20000, "n_test": 5000, "epochs": 200, "n_draws": 200}}
+_SUPERNOVA_SIZES = {"quick": {"epochs": 6, "augment": 2}, "full": {"epochs": 40, "augment": 5}}
+
+
+def _sizes(presets: dict, quick: bool, sizes: dict | None) -> dict:
+    """The quick or full preset with the entries of ``sizes`` replacing its own."""
+    preset = presets["quick" if quick else "full"]
+    if sizes is None:
+        return dict(preset)
+    if not isinstance(sizes, dict):
+        raise TypeError(f"sizes must be a dict or None, got {type(sizes).__name__}")
+    unknown = sorted(set(sizes) - set(preset))
+    if unknown:
+        raise ValueError(f"sizes has unknown key(s) {unknown}; the keys are {sorted(preset)}")
+    for key, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"sizes[{key!r}] must be a positive integer, got {value!r}")
+    return {**preset, **{key: int(value) for key, value in sizes.items()}}
+
+
 @dataclass
 class _Entry:
     key: str
@@ -229,7 +251,7 @@ def _plot_calibration(path: Path, pits: dict, labels: dict) -> None:
 
 
 def run_demo(output="demo-output", quick: bool = False, device: str = "auto", seed: int = 0,
-             progress: bool | None = None):
+             progress: bool | None = None, *, sizes: dict | None = None):
     """Fit MSE/heteroscedastic regression, an MDN and a flow to a bimodal p(y|x); score them.
 
     Parameters
@@ -244,6 +266,10 @@ def run_demo(output="demo-output", quick: bool = False, device: str = "auto", se
         Seeds the simulations, the training and the sampling.
     progress : bool or None
         Training progress bars (None: only when stderr is a terminal).
+    sizes : dict, optional
+        Replaces entries of the quick or full sizes: ``n_train``, ``n_test``,
+        ``epochs`` (at most, with early stopping) and ``n_draws`` (per
+        held-out point, for the PIT). The test suite uses smaller runs.
 
     Returns
     -------
@@ -262,10 +288,11 @@ def run_demo(output="demo-output", quick: bool = False, device: str = "auto", se
     from .core.device import resolve_device
     from .core.serialization import load
 
+    run = _sizes(_BIMODAL_SIZES, quick, sizes)
+    n_train, n_test, epochs, n_draws = run["n_train"], run["n_test"], run["epochs"], run["n_draws"]
     resolved = resolve_device(device)
     output = Path(output)
     (output / "models").mkdir(parents=True, exist_ok=True)
-    n_train, n_test, epochs, n_draws = (4000, 1000, 40, 100) if quick else (20000, 5000, 200, 200)
     rng = np.random.default_rng(seed)
     x_train, y_train = simulate(n_train, rng)
     x_test, y_test = simulate(n_test, rng)
@@ -290,7 +317,7 @@ def run_demo(output="demo-output", quick: bool = False, device: str = "auto", se
 
     meta = {"title": "astrobayes demo: MSE regression vs density estimation on a bimodal p(y|x)",
             "seed": seed, "astrobayes_version": __version__, "torch_version": str(torch.__version__),
-            "device": str(resolved), "quick": quick, "n_train": n_train, "n_test": n_test,
+            "device": str(resolved), "quick": quick, "n_train": n_train, "n_test": n_test, "max_epochs": epochs,
             "n_draws_for_pit": n_draws, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "simulator": "astrobayes.demo.simulate: x~U(0,1); y ~ (1-w) N(0.2+0.4x, 0.04+0.06x) "
                          "+ w N(1.4-0.5x, 0.12), w = 0.25+0.5x"}
@@ -320,7 +347,7 @@ def _print_lesson(table) -> None:
 
 
 def run_supernova_demo(output="demo-output", quick: bool = False, device: str = "auto", seed: int = 0,
-                       progress: bool | None = None):
+                       progress: bool | None = None, *, sizes: dict | None = None):
     """Classify real SNPhotCC lightcurves shipped in ``catalogs/supernovae/``: Ia or not, with calibrated P(Ia).
 
     Trains the bidirectional LSTM of :func:`astrobayes.supernovae.train_classifier`
@@ -329,6 +356,9 @@ def run_supernova_demo(output="demo-output", quick: bool = False, device: str = 
     its spread, the true label), ``supernovae/metrics.ecsv``,
     ``supernovae/roc_reliability.png``, ``supernovae/lightcurves.png`` and the
     model (safetensors + JSON) under ``supernovae/model``.
+
+    ``sizes`` replaces entries of the quick or full training sizes:
+    ``epochs`` and ``augment`` (copies of each lightcurve per epoch).
 
     Returns
     -------
@@ -345,6 +375,7 @@ def run_supernova_demo(output="demo-output", quick: bool = False, device: str = 
     from .supernovae import (HOST_PHOTOZ, SPCC_CATALOG, classification_metrics, classify, load_classifier, plot_roc,
                              read_lightcurves, task_labels, train_classifier)
 
+    run = _sizes(_SUPERNOVA_SIZES, quick, sizes)
     matplotlib.use("Agg", force=False)
     folder = Path(output) / "supernovae"
     folder.mkdir(parents=True, exist_ok=True)
@@ -352,7 +383,7 @@ def run_supernova_demo(output="demo-output", quick: bool = False, device: str = 
     order = np.random.default_rng(seed).permutation(len(lcs))
     half = len(lcs) // 2
     train, test = lcs.select(np.sort(order[:half])), lcs.select(np.sort(order[half:]))
-    epochs, augment = (6, 2) if quick else (40, 5)
+    epochs, augment = run["epochs"], run["augment"]
     if progress is None:  # the long part of the demo: show the epoch bar in a log file too, not only on a terminal
         progress = True
     print(f"astrobayes demo (supernovae): {len(lcs)} SNPhotCC DES lightcurves from {SPCC_CATALOG.name}; "
@@ -375,8 +406,9 @@ def run_supernova_demo(output="demo-output", quick: bool = False, device: str = 
     metrics = classification_metrics(probs, labels)
     metrics["ece_uncalibrated"] = classification_metrics(raw, labels)["ece"]
     summary = Table(rows=[metrics])
-    summary.meta.update({"astrobayes_version": __version__, "seed": seed, "quick": quick,
-                         "temperature": model.temperature, "n_train": len(train), "n_test": len(test)})
+    summary.meta.update({"astrobayes_version": __version__, "seed": seed, "quick": quick, "epochs": epochs,
+                         "augment": augment, "temperature": model.temperature, "n_train": len(train),
+                         "n_test": len(test)})
     summary.write(folder / "metrics.ecsv", overwrite=True)
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))

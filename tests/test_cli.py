@@ -11,6 +11,7 @@ from astropy.table import Table
 from astrobayes import __version__
 from astrobayes.cli import main
 from astrobayes.core.device import resolve_device
+from astrobayes.demo import run_demo, run_supernova_demo
 from astrobayes.estimators.regression import Regressor
 
 DEMO_ROWS = ["Regressor (MSE)", "Regressor (heteroscedastic)", "MixtureDensityNetwork", "ConditionalFlow (nsf)"]
@@ -93,19 +94,33 @@ def test_demo_on_missing_gpu_fails_with_a_clear_message(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.fixture(scope="module")
-def quick_demo(tmp_path_factory):
+# The normal suite runs the demo's code at smaller sizes than --quick (half the training set and epochs of the
+# bimodal part, the same 1000 held-out points and 100 draws; four supernova epochs on one copy of each
+# lightcurve instead of six on two); the README's `astrobayes demo --quick` runs under -m slow.
+SMALL_DEMO = {"n_train": 2000, "epochs": 20}
+SMALL_SUPERNOVA_DEMO = {"epochs": 4, "augment": 1}
+
+
+@pytest.fixture(scope="module", params=["small", pytest.param("quick", marks=pytest.mark.slow)])
+def quick_demo(request, tmp_path_factory):
     output = tmp_path_factory.mktemp("demo")
-    status = main(["demo", "--quick", "--output", str(output), "--seed", "0"])
-    return status, output
+    if request.param == "quick":  # the README's command, as a user types it
+        assert main(["demo", "--quick", "--output", str(output), "--seed", "0"]) == 0
+    else:
+        run_demo(output, quick=True, seed=0, progress=False, sizes=SMALL_DEMO)
+        run_supernova_demo(output, quick=True, seed=0, progress=False, sizes=SMALL_SUPERNOVA_DEMO)
+    return request.param, output
 
 
 def test_quick_demo_writes_table_plots_and_models(quick_demo):
-    status, output = quick_demo
-    assert status == 0
+    size, output = quick_demo
     table = Table.read(output / "estimators.ecsv")
     assert list(table["estimator"]) == DEMO_ROWS
     assert DEMO_COLUMNS <= set(table.colnames)
+    expected = {"n_train": 4000, "n_test": 1000, "max_epochs": 40, "n_draws_for_pit": 100}
+    if size == "small":
+        expected.update(n_train=SMALL_DEMO["n_train"], max_epochs=SMALL_DEMO["epochs"])
+    assert {key: table.meta[key] for key in expected} == expected
     assert table["train_seconds"].unit == "s"
     assert table.meta["seed"] == 0 and table.meta["astrobayes_version"] == __version__
     assert table.meta["device"] == str(resolve_device("auto"))
@@ -132,25 +147,41 @@ def test_quick_demo_shows_the_mdn_beating_mse_regression(quick_demo):
     assert np.all(table["kl_gap"] > -4 * table["kl_gap_err"])
     # A density estimator that learned p(y|x) covers 90 % of truths with its
     # 90 % interval: 4σ binomial bound for 1000 points (0.038) plus 0.01 for
-    # the PIT being estimated from 100 draws per point.
+    # the PIT being estimated from 100 draws per point (both runs use these sizes).
+    assert table.meta["n_test"] == 1000 and table.meta["n_draws_for_pit"] == 100
     assert abs(mdn["coverage_90"] - 0.9) < 0.048
 
 
 def test_quick_demo_classifies_the_shipped_supernovae(quick_demo):
-    status, output = quick_demo
-    assert status == 0
+    size, output = quick_demo
     folder = output / "supernovae"
     table = Table.read(folder / "classification.ecsv")
     assert len(table) == 2000  # half of the 4000-object SNPhotCC subset
     assert {"object_id", "p_Ia", "p_Ia_std", "predicted", "true_label", "redshift"} <= set(table.colnames)
     np.testing.assert_allclose(table["p_Ia"] + table["p_non-Ia"], 1.0, atol=1e-6)
     metrics = Table.read(folder / "metrics.ecsv")
-    # Even six quick epochs separate Ia from the rest far better than chance (AUC 0.5): the AUC's standard
+    sizes = SMALL_SUPERNOVA_DEMO if size == "small" else {"epochs": 6, "augment": 2}
+    assert {key: metrics.meta[key] for key in sizes} == sizes
+    # Even four short epochs separate Ia from the rest far better than chance (AUC 0.5): the AUC's standard
     # error with ~600 Ia and ~1400 others is below 0.01.
     assert metrics["auc"][0] > 0.85
     for name in ("roc_reliability.png", "lightcurves.png"):
         assert (folder / name).stat().st_size > 10_000, name
     assert (folder / "model" / "classifier.json").exists()
+
+
+@pytest.mark.parametrize("run", [run_demo, run_supernova_demo])
+@pytest.mark.parametrize("sizes, error, match", [
+    ({"n_layers": 3}, ValueError, "sizes has unknown key"),
+    ({"epochs": 0}, ValueError, r"sizes\['epochs'\] must be a positive integer, got 0"),
+    ({"epochs": 2.5}, ValueError, r"sizes\['epochs'\] must be a positive integer"),
+    ({"epochs": True}, ValueError, r"sizes\['epochs'\] must be a positive integer"),
+    ([("epochs", 2)], TypeError, "sizes must be a dict or None, got list"),
+])
+def test_demo_sizes_are_known_keys_with_positive_integers(run, sizes, error, match, tmp_path):
+    with pytest.raises(error, match=match):
+        run(tmp_path / "out", quick=True, sizes=sizes)
+    assert not (tmp_path / "out").exists()  # refused before any work
 
 
 @pytest.mark.parametrize("argv", [["apply", "m", "c", "o", "--draws", "abc"], ["train", "stars", "--seed", "x"],

@@ -40,7 +40,8 @@ from astrobayes.inference import DeltaMap, HierarchicalModel, JointPrior, Unifor
 FAST = os.environ.get("ASTROBAYES_FAST", "0") not in ("", "0")
 OUTPUT = Path(os.environ.get("ASTROBAYES_TUTORIAL_OUTPUT", "tutorial-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
-N_STEPS = 500 if FAST else 5000
+N_STEPS = 150 if FAST else 5000
+ADAPT_STEPS = 100 if FAST else 300  # sample()'s pilot chain (300: its default)
 
 
 def save_figure(fig, name):
@@ -75,7 +76,7 @@ def log_size(log_mass):
 rng = np.random.default_rng(42)
 train_mass = rng.uniform(LOG_MASS_RANGE[0] - 0.3, LOG_MASS_RANGE[1] + 0.3, size=(4000, 1))
 network = Regressor(hidden=(64, 64), activation="tanh")
-network.fit(train_mass, log_size(train_mass), epochs=80 if FAST else 400, learning_rate=3e-3,
+network.fit(train_mass, log_size(train_mass), epochs=40 if FAST else 400, learning_rate=3e-3,
             validation_fraction=0.0, seed=0, progress=None)
 
 grid = np.linspace(*LOG_MASS_RANGE, 500)[:, None]
@@ -148,7 +149,7 @@ hyperprior = JointPrior([Uniform(9.0, 11.0, name="mu", unit=u.dex(u.Msun)),
                          Uniform(-0.5, 0.5, name="offset", unit=u.dex)])
 model = HierarchicalModel(hyperprior, population, measurement, catalog,
                           proposal=JointPrior([Uniform(*LOG_MASS_RANGE, name="z")]), delta_maps=size_map,
-                          n_draws=128 if FAST else 256)
+                          n_draws=64 if FAST else 256)
 print(model)
 
 # %% [markdown]
@@ -165,7 +166,7 @@ diagnostics = model.importance_diagnostics([TRUTH["mu"], TRUTH["width"], TRUTH["
 print(f"effective draws per galaxy: min {diagnostics['ess'].min():.0f}, median {np.median(diagnostics['ess']):.0f}"
       f" of {model.n_draws}; population inside the proposal: {diagnostics['population_mass'][0]:.3f}")
 calls_before = size_map.n_calls
-result = model.sample(n_steps=N_STEPS, seed=1)
+result = model.sample(n_steps=N_STEPS, adapt_steps=ADAPT_STEPS, seed=1)
 evaluations = result.meta["n_steps"] * result.meta["n_walkers"]
 print(f"network calls inside model.sample(): {size_map.n_calls - calls_before} (the two refits of the proposals "
       f"after the short pilot chain) for {evaluations} walker log-probabilities; it had run {calls_before} times "
@@ -185,7 +186,7 @@ save_figure(result.corner(truths=[TRUTH["mu"], TRUTH["width"], TRUTH["offset"]])
 # %%
 few = HierarchicalModel(hyperprior, population, measurement, catalog[:5],
                         proposal=JointPrior([Uniform(*LOG_MASS_RANGE, name="z")]), delta_maps=size_map)
-marginal = few.sample("marginal", n_steps=N_STEPS, seed=2)
+marginal = few.sample("marginal", n_steps=N_STEPS, adapt_steps=ADAPT_STEPS, seed=2)
 joint = few.sample("joint", n_steps=2 * N_STEPS, seed=3)
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
 for index, axis in enumerate(axes):

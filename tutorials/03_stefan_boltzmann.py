@@ -48,7 +48,7 @@ FAST = os.environ.get("ASTROBAYES_FAST", "0") not in ("", "0")
 OUTPUT = Path(os.environ.get("ASTROBAYES_TUTORIAL_OUTPUT", "tutorial-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
 N_STARS = 100 if FAST else 2000
-N_STEPS = 100 if FAST else 1500
+N_STEPS = 30 if FAST else 1500
 SIGMA_SB = const.sigma_sb.to_value(SIGMA_UNIT)  # 5.670374419e-8 W m⁻² K⁻⁴ (CODATA 2018, exact)
 
 

@@ -45,9 +45,9 @@ FAST = os.environ.get("ASTROBAYES_FAST", "0") not in ("", "0")
 OUTPUT = Path(os.environ.get("ASTROBAYES_TUTORIAL_OUTPUT", "tutorial-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
 N_TRAIN = 15000 if FAST else 50000
-EPOCHS = 80 if FAST else 200
+EPOCHS = 15 if FAST else 200
 N_TEST = 1000 if FAST else 4000
-N_STEPS = 600 if FAST else 2000
+N_STEPS = 150 if FAST else 2000
 # redshifts per cluster: log-uniform on this range, whatever the mass (fast mode: fewer, so it runs in seconds)
 N_REDSHIFTS = (10, 100) if FAST else clusters.DEFAULT_N_REDSHIFTS
 warnings.filterwarnings("ignore", message=".*fewer than 3 members.*")  # counted and flagged below

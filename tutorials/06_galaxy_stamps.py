@@ -127,13 +127,13 @@ save_figure(fig, "06_forward_model")
 # credible region must equal its level.
 
 # %%
-n_train, epochs = (3000, 5) if FAST else (50000, 40)
+n_train, epochs = (1000, 3) if FAST else (50000, 40)
 start = time.perf_counter()
 posterior = gal.train_structure_posterior(simulator, n_train, seed=0, epochs=epochs, progress=False)
 print(f"trained on {n_train} simulations in {time.perf_counter() - start:.0f} s")
 
-test_stamps, test_truth = gal.simulate_stamps(100 if FAST else 1000, simulator, seed=2024)
-draws = posterior.sample(test_stamps, 500, seed=1)
+test_stamps, test_truth = gal.simulate_stamps(50 if FAST else 1000, simulator, seed=2024)
+draws = posterior.sample(test_stamps, 200 if FAST else 500, seed=1)
 truth = np.stack([np.asarray(test_truth[name]) for name in gal.PARAMETERS], axis=1)
 coverage = expected_coverage(truth, draws)
 fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -156,12 +156,12 @@ from astrobayes.inference.diagnostics import c2st  # noqa: E402
 
 index = int(np.argsort(np.asarray(test_truth["snr"]))[len(truth) // 2])  # a median-S/N stamp
 start = time.perf_counter()
-mcmc = gal.fit_stamp_mcmc(test_stamps[index], simulator, n_steps=200 if FAST else 4000, seed=0, progress=False)
+mcmc = gal.fit_stamp_mcmc(test_stamps[index], simulator, n_steps=100 if FAST else 4000, seed=0, progress=False)
 mcmc_seconds = time.perf_counter() - start
-n = min(len(mcmc.samples), 2000)
+n = min(len(mcmc.samples), 400 if FAST else 2000)
 npe_draws = posterior.sample(test_stamps[index], n, seed=5)[0]
 reference = mcmc.samples[np.random.default_rng(0).choice(len(mcmc.samples), n, replace=False)]
-score = c2st(reference, npe_draws, seed=0)
+score = c2st(reference, npe_draws, seed=0, epochs=50 if FAST else 500)  # 500: c2st's default
 print(f"emcee: {mcmc_seconds:.0f} s for one stamp; C2ST(emcee, NPE) = {score:.3f}")
 fig, axes = plt.subplots(1, 4, figsize=(13, 3))
 for ax, (i, j) in zip(axes, [(0, 1), (1, 2), (3, 4), (5, 6)]):
@@ -188,7 +188,7 @@ cosmos_prior = gal.structural_prior(log10_flux=(1.0, 3.0), r_half=(3.0, 80.0), s
                                     e_max=0.6, centroid=8.0)
 cosmos = gal.StampSimulator((128, 128), psf=psf, noise_sigma=sigma, pixel_scale=gal.COSMOS_PIXEL_SCALE,
                             oversample=1, prior=cosmos_prior)
-fit = gal.fit_stamp_mcmc(stamp, cosmos, n_steps=100 if FAST else 2000, n_walkers=16, seed=0, progress=False)
+fit = gal.fit_stamp_mcmc(stamp, cosmos, n_steps=40 if FAST else 2000, n_walkers=16, seed=0, progress=False)
 table = gal.posterior_table(fit.samples[None], cosmos)
 print(table["flux", "r_half_arcsec", "r_half_arcsec_lo", "r_half_arcsec_hi", "sersic_n", "q", "position_angle"])
 best = np.median(fit.samples, axis=0)
@@ -209,11 +209,11 @@ save_figure(fig, "06_cosmos_fit")
 # sampled with emcee.
 
 # %%
-population, population_truth = gal.simulate_size_luminosity(100 if FAST else 300, simulator, a=0.45, b=0.3,
+population, population_truth = gal.simulate_size_luminosity(50 if FAST else 300, simulator, a=0.45, b=0.3,
                                                             sigma=0.1, seed=7)
 population_draws = posterior.sample(population, 64, seed=3)
 keep = np.all(np.isfinite(population_draws), axis=(1, 2))
-relation = gal.fit_size_luminosity(population_draws[keep], simulator.prior, n_steps=300 if FAST else 2000,
+relation = gal.fit_size_luminosity(population_draws[keep], simulator.prior, n_steps=150 if FAST else 2000,
                                    seed=0, progress=False)
 for j, name in enumerate(["a", "b", "sigma"]):
     low, mid, high = np.percentile(relation.samples[:, j], [16, 50, 84])
@@ -237,9 +237,10 @@ save_figure(fig, "06_size_luminosity")
 order = np.random.default_rng(0).permutation(len(hdf))
 half = len(hdf) // 2
 train_half, held_out = hdf[order[:half]], hdf[order[half:2 * half]]
-vae = train_generative(train_half, "vae", epochs=2 if FAST else 300, patience=50, seed=0, progress=False)
+vae = train_generative(train_half, "vae", epochs=1 if FAST else 300, patience=50, seed=0, progress=False,
+                       model_options={"base_channels": 16 if FAST else 32})
 wgan = train_generative(train_half, "wgan", epochs=1 if FAST else 200, seed=0, progress=False,
-                        model_options={"base_channels": 32})
+                        model_options={"base_channels": 16 if FAST else 32})
 generated = {"VAE": vae.sample(half, seed=1), "WGAN": wgan.sample(half, seed=1)}
 for label, images in generated.items():
     table = gal.compare_morphology(held_out, images)

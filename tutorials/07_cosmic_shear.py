@@ -168,7 +168,7 @@ save_figure(fig, "07_band_powers")
 nside_fit = 16 if FAST else 32
 survey = shear.ShearSurvey(nside_fit, area=5000 * u.deg ** 2, n_bins=6 if FAST else 10)
 prior = shear.shear_prior()
-n_train = 600 if FAST else 6000
+n_train = 200 if FAST else 6000
 start = time.perf_counter()
 theta = prior.sample(n_train, seed=1).numpy()
 maps = survey.maps(theta, seed=2, progress=not FAST)
@@ -189,12 +189,12 @@ print(f"the 'observed' map: S₈ = {shear.s8(truth):.3f}")
 # the inverse of a noisy covariance).
 
 # %%
-emulator = shear.train_band_power_emulator(theta, band_powers, epochs=20 if FAST else 300)
-fiducial = survey.band_powers(survey.maps(np.tile([0.3, 0.8], (100 if FAST else 500, 1)), seed=4))
+emulator = shear.train_band_power_emulator(theta, band_powers, epochs=5 if FAST else 300)
+fiducial = survey.band_powers(survey.maps(np.tile([0.3, 0.8], (50 if FAST else 500, 1)), seed=4))
 likelihood = shear.BandPowerLikelihood(emulator, fiducial, prior)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # emcee's autocorrelation warning on short chains
-    chain = shear.fit_band_powers(observed_bp[0], likelihood, n_steps=500 if FAST else 3000, seed=0,
+    chain = shear.fit_band_powers(observed_bp[0], likelihood, n_steps=100 if FAST else 3000, seed=0,
                                   progress=not FAST)
 s8_emcee = shear.s8(chain.samples)
 print(f"route A: S₈ = {s8_emcee.mean():.3f} ± {s8_emcee.std():.3f}")
@@ -216,7 +216,7 @@ print(f"route A: S₈ = {s8_emcee.mean():.3f} ± {s8_emcee.std():.3f}")
 scale = survey.simulator.noise_sigma
 start = time.perf_counter()
 map_posterior = shear.train_shear_posterior(theta, survey.nest_maps(maps) / scale, prior, nside=nside_fit,
-                                            mask=survey.mask, epochs=2 if FAST else 30, batch_size=64)
+                                            mask=survey.mask, epochs=1 if FAST else 30, batch_size=64)
 print(f"map-level NPE trained in {time.perf_counter() - start:.0f} s "
       f"on {map_posterior.estimator.history.device}")
 draws_npe = map_posterior.sample(4000, survey.nest_maps(observed_map) / scale, seed=0)[0]
@@ -250,17 +250,17 @@ save_figure(fig, "07_posteriors")
 # both routes).
 
 # %%
-n_test = 30 if FAST else 200
+n_test = 10 if FAST else 200
 test_theta = prior.sample(n_test, seed=5).numpy()
 test_maps = survey.maps(test_theta, seed=6)
 npe_draws = shear.s8(map_posterior.sample(1000, survey.nest_maps(test_maps) / scale, seed=1))
-n_emcee = 5 if FAST else 40
+n_emcee = 2 if FAST else 40
 test_bp = survey.band_powers(test_maps[:n_emcee])
 emcee_draws = []
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     for k in range(n_emcee):
-        fit = shear.fit_band_powers(test_bp[k], likelihood, n_steps=300 if FAST else 2000, seed=k, progress=False)
+        fit = shear.fit_band_powers(test_bp[k], likelihood, n_steps=100 if FAST else 2000, seed=k, progress=False)
         emcee_draws.append(shear.s8(fit.samples[np.random.default_rng(k).choice(len(fit.samples), 1000)]))
 truth_s8 = shear.s8(test_theta)[:, None]
 coverage_npe = expected_coverage(truth_s8, npe_draws[..., None])

@@ -366,11 +366,13 @@ def infer_stefan_boltzmann(catalog: QTable, stellar_map, *, n_steps: int = 3000,
 
     Examples
     --------
+    A short chain, to show the call (it warns that 200 steps are too few to trust the error bars):
+
     >>> from astrobayes.stars.emulator import exact_stellar_delta_map
     >>> from astrobayes.stars.simulate import simulate_field
     >>> field = simulate_field(200, seed=3)
-    >>> result = infer_stefan_boltzmann(field, exact_stellar_delta_map(), free=["sigma"], n_steps=1000,
-    ...                                 progress=False)
+    >>> result = infer_stefan_boltzmann(field, exact_stellar_delta_map(), free=["sigma"], n_walkers=8,
+    ...                                 n_steps=200, progress=False)
     >>> result.summary()["name"].tolist(), str(result.sigma.unit)
     (['sigma'], 'W / (m2 K4)')
     """

@@ -32,11 +32,18 @@ def training():
     return members, truth
 
 
+# Batches of 2048 at twice the learning rate: each step costs little more than one of 512 (the tiny MDN is
+# overhead-bound), so training takes about a third of the time. Measured against batch 512 at 1e-3 (seed 0): the
+# coverage z-scores below (68 % / 95 %: +0.6 / +0.3 σ under the training prior, −0.8 / −2.3 σ reweighted to flat;
+# batch 512: +0.5 / 0.0 and −0.0 / −2.3), the per-bin rms and the end-bin biases agree to ≈ 0.01 dex.
+FAST_TRAINING = {"epochs": 150, "batch_size": 2048, "learning_rate": 2e-3}
+
+
 @pytest.fixture(scope="module")
 def mdn(training):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train_mass_model(*training, epochs=150, batch_size=512, seed=0, progress=False, **OLD_TRAINING)
+        return train_mass_model(*training, seed=0, progress=False, **FAST_TRAINING, **OLD_TRAINING)
 
 
 def _held_out(prior: MassFunction, n: int, seed: int):
@@ -80,8 +87,8 @@ def test_mdn_beats_the_power_law_and_the_mse_regressor_at_the_ends(training, mdn
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         features = cluster_features(members)
-        mse = train_mass_model(members, truth, estimator="regressor", epochs=150, batch_size=512, seed=0,
-                               progress=False, **OLD_TRAINING)
+        mse = train_mass_model(members, truth, estimator="regressor", seed=0, progress=False, **FAST_TRAINING,
+                               **OLD_TRAINING)
     baseline = SigmaMassBaseline.fit(match_clusters(features, truth, "log_mass"), features["sigma_biweight"])
     test_members, test_features, test_truth = _held_out(FLAT, 2000, seed=3)
     # the MDN's likelihood median: reweighted to a prior flat over the whole training range, so that neither
