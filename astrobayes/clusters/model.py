@@ -11,7 +11,10 @@ interlopers and how many redshifts its richest training cluster had:
 cleaned another way), and — for a model trained on survey-sampled mocks, whose
 count carries no mass — cuts a cluster richer than any training cluster down to a
 random sub-sample rather than extrapolate. It is saved as the estimator's
-safetensors + JSON plus a ``.cluster_mass.json`` sidecar.
+safetensors + JSON plus a ``.cluster_mass.json`` sidecar; the estimator's
+files hold its out-of-distribution reference (the network's summaries of the
+training clusters), against which :meth:`ClusterMassModel.posteriors` scores
+each cluster in the same pass as its posterior.
 
 The posterior of a network trained on simulations drawn from a mass function
 π_train is q(log M | x) ≈ p(x | M) π_train(M) / p(x). Everything downstream is
@@ -25,6 +28,7 @@ fitted to the training clusters and inverted, is :class:`SigmaMassBaseline`.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -236,14 +240,17 @@ class ClusterMassModel:
                                    shape=tuple(self.settings.get("image_shape", (24, 24))))
         return features, x, np.asarray(usable)
 
-    def posteriors(self, members: QTable, grid=None, features: QTable | None = None):
+    def posteriors(self, members: QTable, grid=None, features: QTable | None = None, *, return_ood: bool = False):
         """(features, usable, log q(log₁₀M | x) on ``grid`` for the usable clusters) for a member catalog.
 
         ``usable`` marks the rows of ``features`` with enough members; the
-        posterior array has one row per usable cluster, in that order.
+        posterior array has one row per usable cluster, in that order. With
+        ``return_ood=True`` a fourth item holds each usable cluster's OOD
+        p-value (see :meth:`log_posterior_grid`).
         """
         features, x, usable = self.prepare(members, features)
-        return features, usable, self.log_posterior_grid(_take_rows(x, np.flatnonzero(usable)), grid)
+        return (features, usable) + _as_tuple(self.log_posterior_grid(_take_rows(x, np.flatnonzero(usable)), grid,
+                                                                      return_ood=return_ood))
 
     def outside_training(self, features: QTable) -> np.ndarray:
         """True for clusters whose summary features fall outside the training range (extrapolation)."""
@@ -257,14 +264,32 @@ class ClusterMassModel:
         """The log₁₀M grid over the training range on which posteriors are evaluated."""
         return self.training_prior.grid(n)
 
-    def log_posterior_grid(self, x, grid: np.ndarray | None = None, batch: int = 2**17) -> np.ndarray:
+    def log_posterior_grid(self, x, grid: np.ndarray | None = None, batch: int = 2**17, *,
+                           return_ood: bool = False):
         """log q(log₁₀M | x) on ``grid`` for every cluster: (n_clusters, n_grid), normalised on the grid.
 
         For the MSE regressor (a point estimate) this is a Gaussian with the
         residual scatter of the training set — its mean is biased (see the tutorial).
+
+        With ``return_ood=True`` the result is ``(log_q, ood_p_value)``: each
+        cluster's conformal p-value that the network's summary of it is like
+        those of the training clusters, from the context vectors of this same
+        pass (:meth:`~astrobayes.estimators.Estimator.recording_context`); NaN
+        when the estimator has no reference (``estimator.ood_note`` says why).
         """
         grid = self.grid() if grid is None else check_grid(grid)
         n = x.values.shape[0] if isinstance(x, Masked) else len(x)
+        # the network sees each cluster once per grid point, in a row (MC dropout: once per pass, pass by pass)
+        every = 1 if self.kind == "mc_dropout" else grid.size
+        recording = (self.estimator.recording_context(every=every, limit=n) if return_ood and n
+                     and self.estimator.ood is not None else contextlib.nullcontext())
+        with recording as recorded:
+            log_q = self._log_q_grid(x, grid, n, batch)
+        if not return_ood:
+            return log_q
+        return log_q, (recorded.p_value() if recorded is not None else np.full(n, np.nan))
+
+    def _log_q_grid(self, x, grid: np.ndarray, n: int, batch: int) -> np.ndarray:
         if self.kind == "mc_dropout":
             return normalise(self._dropout_log_q(x, grid), grid)
         out = np.empty((n, grid.size))
@@ -305,6 +330,10 @@ class ClusterMassModel:
         write_sidecar(path, _SIDECAR, {"kind": self.kind, "inputs": self.inputs,
                                        "training_prior": self.training_prior.to_dict(),
                                        "feature_range": self.feature_range, "settings": self.settings})
+
+
+def _as_tuple(value) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
 
 
 def _take_rows(x, rows: np.ndarray):

@@ -12,9 +12,12 @@ the Ho et al. (2019) cluster catalog:
 This is exact where q is exact; where π_train has few training clusters
 (the high-mass tail of a steep mass function) q is poorly learned, and the
 ratio π_new/π_train magnifies its errors. :func:`estimate_mass` flags such
-clusters (``sparse_training``).
+clusters (``sparse_training``), and clusters whose network summary is unlike
+those of the training mocks (``ood``: ``ood_p_value`` ≤ 0.01).
 """
 from __future__ import annotations
+
+import warnings
 
 import astropy.units as u
 import numpy as np
@@ -27,6 +30,7 @@ from astrobayes.clusters.halos import COSMOLOGY, DEFAULT_H, DEFAULT_LOG_MASS_RAN
 from astrobayes.clusters.simulate import DEFAULT_APERTURE, DEFAULT_V_CUT
 from astrobayes.clusters.massgrid import check_grid, grid_cdf, grid_quantiles, normalise
 from astrobayes.clusters.model import ClusterMassModel
+from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
 
 __all__ = ["dynamical_log_likelihoods", "estimate_mass", "log_likelihood_grid", "mass_conventions", "quoting_range",
            "reweight"]
@@ -224,11 +228,25 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
         than 16 % of the posterior within 0.1 dex of an end of the mass range),
         ``sparse_training`` (fewer than 20 training clusters within ±0.05 dex of
         the median, so the reweighted posterior leans on a tail the network
-        hardly saw). ``meta`` records the model, prior and version, and the
+        hardly saw), ``ood`` (``ood_p_value`` ≤ 0.01). ``ood_p_value``: is the
+        network's summary of the cluster like those of its training mocks? (a
+        conformal p-value from the same network pass as the posterior, see
+        :meth:`~astrobayes.estimators.Estimator.ood_p_value`; small = unlike
+        anything it was trained on; NaN without an estimate, or when the model
+        has no reference — ``meta["ood_note"]`` says why; ``outside_training``
+        is the coarser check of each summary feature against its training range).
+        ``meta`` records the model, prior and version, ``ood_alpha`` and
+        ``ood_flagged``, and the
         conventions of :func:`mass_conventions`: ``mass_definition`` ("M200c"),
         ``mass_unit``, ``h``, ``cosmology``, ``aperture_Mpc``, ``v_cut_km_s`` and
         ``membership`` (the interloper rejection the model was trained with).
         For papers quoting h⁻¹ M_sun use :func:`~astrobayes.clusters.halos.to_h_inverse`.
+
+    Warns
+    -----
+    UserWarning
+        One line counting the clusters with ``ood_p_value`` ≤ 0.01, when there
+        are any (about 1 % of clusters like the mocks are flagged by chance).
 
     Examples
     --------
@@ -251,9 +269,10 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
     if len(percentiles) != 3 or not 0 < percentiles[0] < percentiles[1] < percentiles[2] < 100:
         raise ValueError(f"percentiles must be three increasing numbers between 0 and 100, got {percentiles!r}")
     grid = np.linspace(*quoted, 401)
-    features, usable, log_post = model.posteriors(members, grid)
+    features, usable, log_post, ood_p = model.posteriors(members, grid, return_ood=True)
     n = len(features)
     quantiles = np.full((n, 3), np.nan)
+    ood_p_value = np.full(n, np.nan)
     flags = [[] if ok else [str(flag)] for ok, flag in zip(usable, features["flags"])]  # why there is no estimate
     rows = np.flatnonzero(usable)
     if rows.size:
@@ -265,9 +284,11 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
         n_train = model.settings.get("n_train", 0)
         expected = n_train * np.exp(model.training_prior.log_prob(quantiles[rows, 1])) * 0.1
         outside = model.outside_training(features)[rows]
+        ood_p_value[rows] = ood_p
         for i, row in enumerate(rows):
             flags[row] += [name for name, hit in (("outside_training", outside[i]), ("prior_edge", edge[i]),
-                                                  ("sparse_training", expected[i] < _MIN_TRAINING)) if hit]
+                                                  ("sparse_training", expected[i] < _MIN_TRAINING),
+                                                  ("ood", ood_p[i] <= OOD_ALPHA)) if hit]
     names = [f"log_mass_p{p:g}" for p in percentiles]
     names[1] = "log_mass_median" if percentiles[1] == 50 else names[1]
     table = QTable({"cluster_id": features["cluster_id"], "n_members": features["n_members"],
@@ -280,18 +301,27 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
     # info.description: on a Quantity column a bare .description is a stray attribute that no writer keeps
     table["mass_median"].info.description = ("median M200c [M_sun]"
                                              + conventions["description"][len("log10(M200c / M_sun)"):])
+    table["ood_p_value"] = ood_p_value
     table["flags"] = [",".join(f) for f in flags]
     for name, text in (("cluster_id", "cluster identifier of the member catalog"),
                        ("n_members", "galaxies left after the training cylinder cut and interloper rejection"),
                        ("sigma_gapper", "gapper estimate of the line-of-sight velocity dispersion of those galaxies"),
+                       ("ood_p_value", OOD_DESCRIPTION),
                        ("flags", "comma-separated reasons for no estimate (too_few_members, no_velocity_spread) or "
-                                 "for caution (outside_training, prior_edge, sparse_training)")):
+                                 "for caution (outside_training, prior_edge, sparse_training, ood: ood_p_value ≤ "
+                                 f"{OOD_ALPHA:g})")):
         table[name].info.description = text
     table.meta.update({"astrobayes_version": __version__, "estimator": model.kind, "inputs": model.inputs,
                        "prior": chosen.to_dict(), "training_prior": model.training_prior.to_dict(),
                        "percentiles": list(percentiles), "log_mass_range": list(quoted),
                        **{key: value for key, value in conventions.items() if key != "description"},
-                       "n_train": model.settings.get("n_train"), "training_seed": model.settings.get("seed")})
+                       "n_train": model.settings.get("n_train"), "training_seed": model.settings.get("seed"),
+                       "ood_alpha": OOD_ALPHA, "ood_flagged": int((ood_p_value <= OOD_ALPHA).sum())})
+    if model.estimator.ood is None:
+        table.meta["ood_note"] = model.estimator.ood_note
     if chosen == model.training_prior:
         table.meta["prior"]["log_mass_range"] = list(quoted)  # the training prior, truncated to the quoted range
+    message = ood_warning(ood_p_value, alpha=OOD_ALPHA, objects="clusters")
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=2)
     return table

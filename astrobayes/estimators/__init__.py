@@ -14,6 +14,7 @@ from .generative import WGANGP, ConvVAE, GANHistory, gradient_penalty
 from .healpix import ChebConv, HealpixEmbedding, healpix_laplacian, healpix_pool, to_nest
 from .hmc import HMCBNN, hamiltonian_monte_carlo
 from .mdn import MixtureComponents, MixtureDensityNetwork
+from .ood import ContextRecorder, OODReference
 from .metrics import (expected_calibration_error, plot_reliability, purity_efficiency, reliability_curve,
                       roc_auc)
 from .regression import Regressor
@@ -27,5 +28,5 @@ __all__ = [
     "History", "TrainingConfig", "TrainingInterrupted", "checkpointing", "fit_module", "training_config",
     "ConvVAE", "WGANGP", "GANHistory",
     "gradient_penalty", "HealpixEmbedding", "ChebConv", "healpix_laplacian", "healpix_pool", "to_nest",
-    "DistributedContext", "distributed_context", "fit_distributed",
+    "DistributedContext", "distributed_context", "fit_distributed", "ContextRecorder", "OODReference",
 ]

@@ -5,11 +5,19 @@
 regression and density estimation) lives inside the network, so a saved model
 works on raw data. Arrays in give arrays out: numpy inputs return numpy,
 torch inputs return (CPU) torch tensors.
+
+After training, ``fit`` also fits an out-of-distribution reference
+(:class:`~astrobayes.estimators.ood.OODReference`) on the context vectors of
+the training inputs — the output of ``network.features`` — and saves it in
+the same files: ``ood_p_value(x)`` then says, per object, whether x is like
+anything the network was trained on, and ``recording_context()`` gives the
+same p-values from the pass that computes a prediction.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -23,6 +31,7 @@ from ..core.serialization import model_paths, module_config, module_from_config,
 from ..core.standardize import Standardizer
 from ..core.validation import Masked, as_inputs, as_tensor, check_same_length, index_inputs, inputs_to, n_rows
 from .layers import reset_parameters
+from .ood import MAX_OOD_ROWS, MIN_OOD_ROWS, ContextRecorder, OODReference, reference_p_values
 from .training import History, TrainingConfig, fit_module, training_config
 
 __all__ = ["Estimator", "Prediction", "FeatureNetwork"]
@@ -45,6 +54,12 @@ class FeatureNetwork(nn.Module):
 
     def forward(self, x):
         return self.embedding(self.x_scaler(x))
+
+
+_NOT_FITTED = "the model has not been fitted yet: call fit(x, y) or astrobayes.load(path)"
+#: why a model read from a file written before out-of-distribution references has none
+_OLD_FILE = ("this model was saved by an astrobayes without out-of-distribution references: call "
+             "fit_ood(x) with in-distribution inputs (e.g. its training simulations) and save it again")
 
 
 def _is_torch(value) -> bool:
@@ -74,6 +89,8 @@ class Estimator:
         self.network: nn.Module | None = None
         self.history: History | None = None
         self.dims: dict = {}
+        self._ood: OODReference | None = None
+        self._ood_note = _NOT_FITTED
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
@@ -161,8 +178,9 @@ class Estimator:
     def _after_fit(self, x, y, config: TrainingConfig) -> None:
         """Hook run after training (e.g. residual scale, temperature)."""
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes) -> History:
-        """Train on inputs ``x`` and targets ``y``.
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True,
+            **changes) -> History:
+        """Train on inputs ``x`` and targets ``y``, then fit the out-of-distribution reference on ``x``.
 
         Parameters
         ----------
@@ -178,6 +196,12 @@ class Estimator:
             ``config.validation_fraction`` of ``x``. Use it when rows of ``x``
             are not independent (augmented copies of one object), so that no
             copy of a validation object is trained on.
+        ood : bool
+            After training, fit :attr:`ood` on the context vectors of ``x``
+            (:meth:`fit_ood`; nothing with fewer than ``MIN_OOD_ROWS`` = 300
+            rows). False skips it — e.g. when ``x`` holds augmented copies
+            unlike the inputs the model will see: then call :meth:`fit_ood`
+            on inputs made as those will be.
 
         Returns
         -------
@@ -185,7 +209,10 @@ class Estimator:
             Train/validation loss per epoch; also kept as ``self.history``.
         """
         config = training_config(config, **changes)
+        if not isinstance(ood, bool):
+            raise TypeError(f"ood must be True or False, got {ood!r}")
         self.dims = {}  # a refit may use data of another shape: forget the previous fit's
+        self._set_ood(None, _NOT_FITTED)
         x = self._check_x(x)
         y = self._check_y(y)
         check_same_length(x=x, y=y)
@@ -207,7 +234,164 @@ class Estimator:
         self.history = fit_module(self.network, self._loss, (x, y), config, validation_data=validation_data,
                                   description=f"fit {type(self).__name__}")
         self._after_fit(x, y, config)
+        if ood:
+            self._fit_ood(x, MAX_OOD_ROWS, config.seed)
+        else:
+            self._set_ood(None, "the model was fitted with ood=False: call fit_ood(x) with in-distribution inputs")
         return self.history
+
+    # ------------------------------------------------------------------ out of distribution
+    def _ood_owner(self) -> "Estimator":
+        """The estimator whose feature network and reference the OOD checks use (a mixture: one member)."""
+        return self
+
+    def _set_ood(self, reference: OODReference | None, note: str = "") -> None:
+        self._ood, self._ood_note = reference, ("" if reference is not None else note)
+
+    @property
+    def ood(self) -> OODReference | None:
+        """The out-of-distribution reference of the training inputs' context vectors, or None (:attr:`ood_note`)."""
+        return self._ood_owner()._ood
+
+    @property
+    def ood_note(self) -> str:
+        """Why :attr:`ood` is None ("" when there is a reference)."""
+        return self._ood_owner()._ood_note
+
+    def fit_ood(self, x, *, max_rows: int = MAX_OOD_ROWS, seed: int | None = 0) -> OODReference | None:
+        """Fit :attr:`ood` on the context vectors of in-distribution inputs ``x``.
+
+        :meth:`fit` calls it on the training inputs. Call it yourself when the
+        model will be applied to inputs made otherwise than its training rows
+        (augmented copies, several copies of one object): give one row per
+        object, made as the model's real inputs will be. The context vector is
+        the output of ``network.features`` (standardised x, then the
+        embedding), the network's own summary of an object. At most
+        ``max_rows`` rows are used (a ``seed``-ed subsample); of them the
+        reference keeps 80 % and calibrates its p-values on the other 20 %
+        (:meth:`OODReference.fit`). Rows the network was trained on calibrate
+        as well as fresh ones unless it has memorised them; a strongly
+        over-fitted network flags too many fresh in-distribution objects.
+
+        Parameters
+        ----------
+        x : array-like or ``(values, mask)``
+            In-distribution inputs, as for :meth:`predict`.
+        max_rows : int
+            Use at most this many rows.
+        seed : int or None
+            Seeds the subsample and the reference/calibration split (None: 0).
+
+        Returns
+        -------
+        OODReference or None
+            None (and :attr:`ood_note` says why) for fewer than ``MIN_OOD_ROWS``
+            = 300 rows, or when a context vector is not finite.
+        """
+        owner = self._ood_owner()
+        owner._require_fitted()
+        if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < MIN_OOD_ROWS:
+            raise ValueError(f"max_rows must be an integer >= {MIN_OOD_ROWS}, got {max_rows!r}")
+        return owner._fit_ood(owner._check_x(x), int(max_rows), seed)
+
+    def _fit_ood(self, inputs, max_rows: int, seed: int | None) -> OODReference | None:
+        n = n_rows(inputs)
+        if n < MIN_OOD_ROWS:
+            self._set_ood(None, f"no out-of-distribution reference: it was to be fitted on {n} row(s), fewer than "
+                                f"the {MIN_OOD_ROWS} it needs (fit on more simulations, or call fit_ood(x) with more)")
+            return None
+        seed = 0 if seed is None else int(seed)
+        if n > max_rows:
+            rows = np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
+            inputs = index_inputs(inputs, torch.from_numpy(rows))
+        contexts = self._batched(self.network.features, inputs)
+        bad = int((~torch.isfinite(contexts).all(dim=1)).sum())
+        if bad:
+            self._set_ood(None, f"no out-of-distribution reference: {bad} training row(s) have a context vector "
+                                "with NaN or inf (the network diverged?)")
+            return None
+        self._set_ood(OODReference.fit(contexts, seed=seed))
+        return self._ood
+
+    def _require_ood(self) -> OODReference:
+        owner = self._ood_owner()
+        owner._require_fitted()
+        if owner._ood is None:
+            raise RuntimeError(f"ood_p_value is not available: {owner._ood_note}")
+        return owner._ood
+
+    def ood_p_value(self, x):
+        """Conformal p-value per row of ``x``: is its context vector like those of the training inputs?
+
+        Small values mean unlike anything the network was trained on: at most a
+        fraction α of objects drawn like the training rows get p ≤ α (see
+        :class:`~astrobayes.estimators.ood.OODReference`). One pass of the
+        feature network; to get a prediction and its p-values from one pass,
+        predict inside :meth:`recording_context`. A mixture (DeepEnsemble,
+        MCDropout) uses its first member's, or its one network's, features.
+
+        Returns
+        -------
+        array (m,)
+            float64; NaN for a row whose context vector is not finite.
+
+        Raises
+        ------
+        RuntimeError
+            When the model has no reference (:attr:`ood_note` says why).
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(1000, 2))
+        >>> from astrobayes.estimators import Regressor
+        >>> model = Regressor(hidden=(8,))
+        >>> _ = model.fit(x, x[:, :1], epochs=2, progress=False)
+        >>> p = model.ood_p_value(np.array([[0.0, 0.0], [30.0, 0.0]]))
+        >>> bool(p[0] > 0.1), bool(p[1] < 0.01)
+        (True, True)
+        """
+        reference = self._require_ood()
+        owner = self._ood_owner()
+        inputs = owner._check_x(x)
+        contexts = owner._batched(owner.network.features, inputs)
+        return self._output(torch.from_numpy(reference_p_values(reference, contexts, owner.device)), x)
+
+    @contextlib.contextmanager
+    def recording_context(self, *, every: int = 1, limit: int | None = None) -> Iterator[ContextRecorder]:
+        """Keep the context vectors the predictions inside the block compute, for their OOD p-values.
+
+        The feature network runs once per input row as usual; its outputs are
+        kept on the side (d numbers per row), so the p-values need no second
+        pass over the data::
+
+            with model.recording_context() as recorded:
+                probs = model.predict_proba(x)
+            p = recorded.p_value()
+
+        Parameters
+        ----------
+        every : int
+            Keep every ``every``-th row of what the network sees (inputs repeated
+            ``every`` times in a row, e.g. once per point of a grid of y).
+        limit : int, optional
+            Keep at most this many rows: pass the number of objects when the
+            network runs more than once over them (MC dropout's passes).
+
+        Yields
+        ------
+        ContextRecorder
+            ``.p_value()`` after the block; ``.reference`` is None (and
+            ``.note`` says why) when the model has no reference.
+        """
+        owner = self._ood_owner()
+        owner._require_fitted()
+        recorder = ContextRecorder(owner._ood, owner._ood_note, every=every, limit=limit, device=owner.device)
+        handle = owner.network.features.register_forward_hook(recorder._hook)
+        try:
+            yield recorder
+        finally:
+            handle.remove()
 
     # ------------------------------------------------------------------ batching
     def _batched(self, fn, *arrays, batch_size: int | None = None) -> torch.Tensor:
@@ -259,7 +443,10 @@ class Estimator:
 
     # ------------------------------------------------------------------ files
     def _state_tensors(self) -> dict[str, torch.Tensor]:
-        return dict(self.network.state_dict())
+        tensors = dict(self.network.state_dict())
+        if self._ood is not None:  # beside the weights, under a prefix no network module has
+            tensors.update({f"ood.{name}": t for name, t in self._ood.state_dict().items()})
+        return tensors
 
     def _extra_header(self) -> dict:
         scalers = {}
@@ -267,8 +454,12 @@ class Estimator:
             module = self.network.get_submodule(name) if self._has_submodule(name) else None
             if module is not None and module.enabled:
                 scalers[name] = {"shift": module.shift.tolist(), "scale": module.scale.tolist()}
-        return {"dims": self.dims, "standardization": scalers,
-                "history": self.history.to_dict() if self.history is not None else None}
+        header = {"dims": self.dims, "standardization": scalers,
+                  "history": self.history.to_dict() if self.history is not None else None,
+                  "ood": self._ood.get_config() if self._ood is not None else None}
+        if self._ood is None:
+            header["ood_note"] = self._ood_note
+        return header
 
     def _has_submodule(self, name: str) -> bool:
         try:
@@ -297,12 +488,30 @@ class Estimator:
         model = cls(**config)
         model.dims = header["dims"]
         model.network = model._build()
-        missing, unexpected = model.network.load_state_dict(tensors, strict=False)
+        weights = {name: t for name, t in tensors.items() if not name.startswith("ood.")}
+        missing, unexpected = model.network.load_state_dict(weights, strict=False)
         if missing or unexpected:
             raise ValueError(f"weights do not fit the architecture (missing {missing[:5]}, unexpected {unexpected[:5]})")
         model.network.eval()
         model.history = History.from_dict(header.get("history"))
+        model._restore_ood(header, {name[4:]: t for name, t in tensors.items() if name.startswith("ood.")})
         return model
+
+    def _restore_ood(self, header: dict, tensors: dict) -> None:
+        """The reference stored with the weights; a file from before references has none (and says so)."""
+        spec = header.get("ood")
+        if spec is None:
+            if tensors:
+                raise ValueError("the weights file holds an out-of-distribution reference that the header does not "
+                                 "describe")
+            note = header.get("ood_note") if "ood" in header else _OLD_FILE
+            self._set_ood(None, note if isinstance(note, str) else _OLD_FILE)
+            return
+        reference = OODReference.from_state(spec, tensors)
+        if reference.n_features != self._context_dim():
+            raise ValueError(f"the out-of-distribution reference has {reference.n_features} features but the "
+                             f"network's context vector has {self._context_dim()}")
+        self._set_ood(reference)
 
     @classmethod
     def load(cls, path):

@@ -299,13 +299,13 @@ class VariationalBNN(WeightMixture):
         head = FlatMLP(self._context_dim(), self.hidden, y_dim * (2 if self.heteroscedastic else 1), self.activation)
         return _VariationalNetwork(features, head, y_dim, self.prior_std, self.heteroscedastic)
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes):
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True, **changes):
         """Maximise the ELBO with the one training loop (see :meth:`Estimator.fit`)."""
         config = training_config(config, **changes)
         # the KL term is shared by all N_train rows: its weight per row is 1 / N_train
         n = n_rows(self._check_x(x))
         self._n_train = n if validation is not None else _n_train(n, config)
-        return super().fit(x, y, config, validation=validation)
+        return super().fit(x, y, config, validation=validation, ood=ood)
 
     def _loss(self, x, y):
         net = self.network

@@ -151,6 +151,10 @@ class _MemberMixture(Estimator):
     def _first(self) -> Estimator:
         raise NotImplementedError
 
+    def _ood_owner(self) -> Estimator:
+        """The first member (DeepEnsemble) or the one network (MCDropout): its features and reference serve all."""
+        return self._first() if self.network is not None else self
+
     @property
     def n_components(self) -> int:
         raise NotImplementedError
@@ -264,6 +268,13 @@ class DeepEnsemble(_MemberMixture):
     history : list of History
         One training history per member.
 
+    Notes
+    -----
+    The out-of-distribution checks (``ood``, ``ood_p_value``,
+    ``recording_context``) use the first member's context vectors and
+    reference: the members share inputs and training rows, and one
+    reference keeps the cost and the file small.
+
     Examples
     --------
     >>> import numpy as np
@@ -297,10 +308,12 @@ class DeepEnsemble(_MemberMixture):
     def _components(self, seed):
         return iter(self.members)
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes) -> list[History]:
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True,
+            **changes) -> list[History]:
         """Train every member through its own ``fit`` (seeds ``seed``, ``seed + 1``, ...).
 
-        ``validation=(x_val, y_val)`` gives explicit early-stopping rows (see :meth:`Estimator.fit`).
+        ``validation=(x_val, y_val)`` gives explicit early-stopping rows (see :meth:`Estimator.fit`);
+        ``ood`` fits the out-of-distribution reference, on the first member only.
         With ``checkpoint=PATH`` member k checkpoints to ``PATH.memberk``; ``resume=True``
         continues each (the members after the interrupted one start afresh).
 
@@ -318,7 +331,7 @@ class DeepEnsemble(_MemberMixture):
             # resuming, the members after the interrupted one have no checkpoint yet: they start afresh
             resume = config.resume and (i == 0 or checkpoint_path(checkpoint).exists())
             member.fit(x, y, training_config(config, seed=seed, checkpoint=checkpoint, resume=resume),
-                       validation=validation)
+                       validation=validation, ood=ood if i == 0 else False)
             members.append(member)
         self._set_members(members)
         return self.history
@@ -372,6 +385,13 @@ class MCDropout(_MemberMixture):
         from the random stream of the model's device, so the same seed gives
         other (equally valid) masks on a GPU than on the CPU.
 
+    Notes
+    -----
+    The out-of-distribution checks use the network's context vectors with
+    dropout off (the reference is fitted in eval mode). The astrobayes
+    embeddings have no dropout, so every pass computes the same context and
+    ``recording_context(limit=n_objects)`` keeps the first pass's.
+
     Examples
     --------
     >>> import numpy as np
@@ -411,11 +431,12 @@ class MCDropout(_MemberMixture):
     def _prediction_seed(self) -> int | None:
         return self.seed
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes) -> History:
-        """Train the single network (dropout active, as usual) through its own ``fit``; ``validation`` as in
-        :meth:`Estimator.fit`."""
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True,
+            **changes) -> History:
+        """Train the single network (dropout active, as usual) through its own ``fit``; ``validation`` and
+        ``ood`` as in :meth:`Estimator.fit`."""
         model = _unfitted_copy(self._template)
-        model.fit(x, y, training_config(config, **changes), validation=validation)
+        model.fit(x, y, training_config(config, **changes), validation=validation, ood=ood)
         self._set_model(model)
         return self.history
 

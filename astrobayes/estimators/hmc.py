@@ -350,7 +350,7 @@ class HMCBNN(WeightMixture):
         head = FlatMLP(self._context_dim(), self.hidden, self.dims["y_dim"], self.activation)
         return _HMCNetwork(features, head, self.dims["y_dim"], self.prior_std, self.n_samples)
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, **changes):
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True, **changes):
         """Find the MAP weights with the one training loop, then run HMC from there.
 
         Without a ``config`` the MAP stage runs full-batch (``batch_size`` = n,
@@ -369,7 +369,7 @@ class HMCBNN(WeightMixture):
                                     patience=None, scheduler="cosine")
         config = training_config(config, **changes)
         self._n_train = n if validation is not None else _n_train(n, config)
-        return super().fit(x, y, config, validation=validation)
+        return super().fit(x, y, config, validation=validation, ood=ood)
 
     def _loss(self, x, y):
         # −log posterior per training row, estimated on a mini-batch: the prior is spread over N_train rows

@@ -11,9 +11,17 @@ scaling (Guo et al. 2017) on objects held out from training.
 
 The task is either ``"binary"`` (classes ``("Ia", "non-Ia")``) or
 ``"three"`` (``("Ia", "II", "Ibc")``, the SNPhotCC types).
+
+The network also keeps an out-of-distribution reference: the context vectors
+(recurrent summaries) of its training objects, each built once as
+:func:`classify` builds an object — not the augmented copies it trained on,
+which are neither one per object nor made like real inputs. :func:`classify`
+reports every object's conformal ``ood_p_value`` against it from the same
+network pass as the probabilities.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from pathlib import Path
@@ -28,6 +36,7 @@ from astrobayes.core.serialization import load as load_estimator
 from astrobayes.estimators import Classifier, DeepEnsemble, MCDropout, RNNEmbedding
 from astrobayes.estimators.metrics import apply_temperature as _apply_temperature
 from astrobayes.estimators.metrics import fit_temperature
+from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
 
 from .features import SequenceConfig, build_sequences
 from .io import Lightcurves
@@ -91,17 +100,28 @@ class SupernovaClassifier:
         return (f"<SupernovaClassifier {self.task} {list(self.class_names)}: {type(self.estimator).__name__}, "
                 f"redshift={'yes' if self.config.use_redshift else 'no'}, T={self.temperature:.3f}>")
 
-    def _member_probabilities(self, lightcurves: Lightcurves, sequences=None) -> np.ndarray:
-        """(members, n, K) probabilities, uncalibrated (one member for a single network)."""
+    def _member_probabilities(self, lightcurves: Lightcurves, sequences=None, ood: bool = False):
+        """(members, n, K) probabilities, uncalibrated (one member for a single network).
+
+        With ``ood=True`` also each object's OOD p-value (n,), from the context
+        vectors of the same pass (NaN when the network has no reference).
+        """
         if not isinstance(lightcurves, Lightcurves):
             raise TypeError(f"lightcurves must be a Lightcurves collection, got {type(lightcurves).__name__}")
         x = (sequences or build_sequences(lightcurves, self.config)).masked()
+        n = x.values.shape[0]
         est = self.estimator
-        with torch.no_grad():
+        # MC dropout runs the network once per pass: the first pass's contexts are the objects'
+        recording = est.recording_context(limit=n) if ood and est.ood is not None else contextlib.nullcontext()
+        with torch.no_grad(), recording as recorded:
             if isinstance(est, (DeepEnsemble, MCDropout)):
                 means = est.member_predictions(x).mean
-                return np.asarray(means.cpu() if isinstance(means, torch.Tensor) else means, dtype=float)
-            return np.asarray(est.predict_proba(x), dtype=float)[None]
+                probs = np.asarray(means.cpu() if isinstance(means, torch.Tensor) else means, dtype=float)
+            else:
+                probs = np.asarray(est.predict_proba(x), dtype=float)[None]
+        if not ood:
+            return probs
+        return probs, (recorded.p_value() if recorded is not None else np.full(n, np.nan))
 
     def predict_proba(self, lightcurves: Lightcurves, calibrated: bool = True) -> np.ndarray:
         """Class probabilities (n, K): the mean over members/passes, temperature-scaled unless ``calibrated=False``."""
@@ -324,7 +344,11 @@ def train_classifier(lightcurves: Lightcurves, *, task: str = "binary", use_reds
         model = DeepEnsemble(base, n_members=n_members)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*RNN module weights are not part of single contiguous.*")
-        model.fit(x_train, y_train, validation=validation_pair, **fit_options)
+        model.fit(x_train, y_train, validation=validation_pair, ood=False, **fit_options)
+        # the OOD reference: one sequence per training object, built as classify builds it. The augmented copies are
+        # several per object: a calibration copy would find its sibling in the reference, so calibration scores
+        # would be smaller than a fresh object's and fresh objects would be flagged too often.
+        model.fit_ood(build_sequences(train_lcs, config).masked(), seed=seed)
     meta = {"n_train": int(len(train_rows)), "n_validation": int(len(validation)),
             "n_calibration": int(len(calibration)), "augment": int(augment), "noise": bool(noise),
             "partial_fraction": float(partial_fraction), "partial_days": [float(d) for d in partial_days],
@@ -353,7 +377,19 @@ def classify(lightcurves: Lightcurves, model: SupernovaClassifier) -> Table:
         class); ``entropy`` of the calibrated probabilities and
         ``mutual_information`` (nats) between the class and the members, the
         epistemic part, computed on the members before calibration (≥ 0);
-        ``n_epochs`` (sequence length). ``meta`` records the model's task, temperature and version.
+        ``n_epochs`` (sequence length); ``ood_p_value``: is the network's
+        summary of the lightcurve like those of its training simulations? (a
+        conformal p-value, see :meth:`~astrobayes.estimators.Estimator.ood_p_value`;
+        small = unlike anything it was trained on; NaN when the model has no
+        reference, e.g. trained on fewer than 300 objects — ``meta["ood_note"]``
+        says why). ``meta`` records the model's task, temperature and version,
+        ``ood_alpha`` and ``ood_flagged`` (objects with ood_p_value ≤ 0.01).
+
+    Warns
+    -----
+    UserWarning
+        One line counting the objects with ``ood_p_value`` ≤ 0.01, when there
+        are any (about 1 % of objects like the simulations are flagged by chance).
 
     Examples
     --------
@@ -368,7 +404,8 @@ def classify(lightcurves: Lightcurves, model: SupernovaClassifier) -> Table:
         raise TypeError(f"model must be a SupernovaClassifier (train_classifier / load_classifier), got "
                         f"{type(model).__name__}")
     sequences = build_sequences(lightcurves, model.config)
-    members = model._member_probabilities(lightcurves, sequences)  # (members, n, K), before calibration
+    # (members, n, K) before calibration, and the OOD p-values from the same pass of the recurrent network
+    members, ood_p = model._member_probabilities(lightcurves, sequences, ood=True)
     probs = _apply_temperature(members.mean(axis=0), model.temperature)
     table = Table({"object_id": lightcurves.ids.copy()})
     for k, name in enumerate(model.class_names):
@@ -383,6 +420,14 @@ def classify(lightcurves: Lightcurves, model: SupernovaClassifier) -> Table:
     # both terms describe the same distributions
     table["mutual_information"] = np.maximum(entropy(members.mean(axis=0)) - entropy(members).mean(axis=0), 0.0)
     table["n_epochs"] = sequences.lengths
+    table["ood_p_value"] = ood_p
+    table["ood_p_value"].info.description = OOD_DESCRIPTION
     table.meta.update({"task": model.task, "temperature": model.temperature, "astrobayes_version": __version__,
-                       "estimator": type(model.estimator).__name__})
+                       "estimator": type(model.estimator).__name__, "ood_alpha": OOD_ALPHA,
+                       "ood_flagged": int((ood_p <= OOD_ALPHA).sum())})
+    if model.estimator.ood is None:
+        table.meta["ood_note"] = model.estimator.ood_note
+    message = ood_warning(ood_p, alpha=OOD_ALPHA, objects="lightcurves")
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=2)
     return table

@@ -188,6 +188,60 @@ def test_save_and_load_round_trip(mdn, tmp_path):
         load_mass_model(tmp_path / "bare")
 
 
+@pytest.mark.parametrize("estimator", ["mdn", "mc_dropout"])
+def test_estimate_mass_reports_ood_p_values(estimator, tmp_path):
+    """Each cluster's OOD p-value comes from the pass that computed its posterior (for the MDN: one context kept
+    of the 401 grid points; for MC dropout: the first of the T passes) and agrees with a separate pass."""
+    from astrobayes.clusters import feature_matrix
+    from astrobayes.core.serialization import read_model, write_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        members, truth = simulate_clusters(1500, mass_function=WIDE, seed=20, **OLD_MOCKS)
+        model = train_mass_model(members, truth, estimator=estimator, epochs=10, hidden=(16, 16), progress=False,
+                                 **OLD_TRAINING)
+        test, _ = simulate_clusters(400, mass_function=WIDE, seed=21, **OLD_MOCKS)
+        table = estimate_mass(test, model)
+        features, x, usable = model.prepare(test)
+    p = np.asarray(table["ood_p_value"])
+    np.testing.assert_allclose(p[usable], model.estimator.ood_p_value(feature_matrix(features)[usable]), rtol=0,
+                               atol=1e-12)
+    assert np.isnan(p[~usable]).all()
+    assert table.colnames[-2:] == ["ood_p_value", "flags"] and "training simulations" in \
+        table["ood_p_value"].info.description
+    flagged = np.array(["ood" in flags.split(",") for flags in table["flags"]])
+    assert np.array_equal(flagged, p <= 0.01) and table.meta["ood_flagged"] == flagged.sum()
+    # fresh mocks like the training ones: flagged at α = 0.05 within 3σ of the calibration-set and binomial
+    # spreads, plus the conformal discreteness 1/(n_cal + 1)
+    n_cal, n = model.estimator.ood.n_calibration, int(usable.sum())
+    band = 3 * np.sqrt(0.05 * 0.95 * (1 / n + 1 / n_cal)) + 1 / (n_cal + 1)
+    assert abs(np.mean(p[usable] <= 0.05) - 0.05) <= band
+    # members 20 times closer to the centre than any mock's: measured 81 % flagged at α = 0.01 (the coarser
+    # outside_training flag, kept beside it, takes 99 %); > 30 α guards against a reference that sees nothing
+    compact = test.copy()
+    compact["R_proj"] = compact["R_proj"] * 0.05
+    with pytest.warns(UserWarning, match=r"\d+ of \d+ clusters are unlike the training simulations at α = 0.01"):
+        shifted = estimate_mass(compact, model)
+    assert np.nanmean(np.asarray(shifted["ood_p_value"]) <= 0.01) > 0.3
+    # a model file from before OOD references: the column is NaN and meta says why
+    path = tmp_path / "old"
+    model.save(path)
+    header, tensors = read_model(path)
+    kept = {k: v for k, v in header.items() if k not in ("format", "format_version", "astrobayes_version",
+                                                        "torch_version", "created", "class", "config",
+                                                        "weights_file", "weights_sha256", "ood", "ood_note")}
+    if "members" in kept:
+        kept["members"] = [{k: v for k, v in m.items() if k not in ("ood", "ood_note")} for m in kept["members"]]
+    write_model(path, header["class"], header["config"],
+                {k: t for k, t in tensors.items() if not (k.startswith("ood.") or ".ood." in k)}, kept)
+    old = load_mass_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = estimate_mass(test, old)
+    assert np.isnan(again["ood_p_value"]).all() and "without out-of-distribution" in again.meta["ood_note"]
+    np.testing.assert_array_equal(again["log_mass_median"], table["log_mass_median"])
+
+
 @pytest.mark.parametrize("estimator, inputs", [("flow", "members"), ("ensemble", "features"),
                                                ("mc_dropout", "features"), ("mdn", "images")])
 def test_other_estimators_learn_the_mass(estimator, inputs):

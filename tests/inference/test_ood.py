@@ -13,6 +13,7 @@ from scipy import stats
 
 from astrobayes.core.serialization import ModelFileError, model_paths
 from astrobayes.inference.diagnostics import MMDResult, OODReference, mmd_test
+from astrobayes.estimators import ood as reference_module
 from astrobayes.inference.diagnostics import ood as ood_module
 
 DIM, N_FIT, N_QUERY = 4, 5000, 2000
@@ -66,12 +67,12 @@ def test_scores_are_kth_neighbour_distances(reference, fresh):
     exact = cKDTree(reference.reference.double().numpy()).query(standardised, k=reference.k)[0][:, -1]
     assert np.allclose(reference.score(fresh[:50]), exact, atol=1e-4)  # float32 distances
     # chunking does not change the answer
-    ood_module_chunk = ood_module._CHUNK_ELEMENTS
+    chunk = reference_module._CHUNK_ELEMENTS
     try:
-        ood_module._CHUNK_ELEMENTS = 7 * reference.n_reference
+        reference_module._CHUNK_ELEMENTS = 7 * reference.n_reference
         assert np.allclose(reference.score(fresh[:50]), exact, atol=1e-4)
     finally:
-        ood_module._CHUNK_ELEMENTS = ood_module_chunk
+        reference_module._CHUNK_ELEMENTS = chunk
 
 
 @pytest.mark.parametrize("shift", [3.0, 5.0])
@@ -214,3 +215,4 @@ def test_mmd_options_and_errors():
 
 def test_doctests():
     assert doctest.testmod(ood_module, optionflags=doctest.ELLIPSIS).failed == 0
+    assert doctest.testmod(reference_module, optionflags=doctest.ELLIPSIS).failed == 0

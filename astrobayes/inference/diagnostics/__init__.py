@@ -20,18 +20,20 @@ the same way.
   simulations? Per-object conformal p-values from k-nearest-neighbour
   distances in a summary space (:class:`OODReference`) and a kernel (MMD)
   two-sample test for model misspecification (Gretton et al. 2012; Schmitt
-  et al. 2023). These take summaries (N, d) rather than posterior draws.
+  et al. 2023). These take summaries (N, d) rather than posterior draws;
+  every fitted estimator keeps an :class:`OODReference` of its own
+  (``estimator.ood``, ``estimator.ood_p_value(x)``).
 
 The functions ``c2st`` and ``tarp`` share their names with the submodules
 that define them; the package attribute is the function.
 """
 from .c2st import c2st
 from .coverage import CoverageResult, expected_coverage, plot_coverage
-from .ood import MMDResult, OODReference, mmd_test
+from .ood import OOD_ALPHA, MMDResult, OODReference, mmd_test, ood_warning
 from .ppc import PPCResult, plot_ppc, posterior_predictive_check
 from .ranks import SBCResult, plot_sbc_ranks, sbc_ranks, sbc_uniformity
 from .tarp import TARPResult, plot_tarp, tarp, tarp_distance
 
-__all__ = ["CoverageResult", "MMDResult", "OODReference", "PPCResult", "SBCResult", "TARPResult", "c2st",
+__all__ = ["CoverageResult", "MMDResult", "OOD_ALPHA", "OODReference", "PPCResult", "SBCResult", "TARPResult", "c2st",
            "expected_coverage", "mmd_test", "plot_coverage", "plot_ppc", "plot_sbc_ranks", "plot_tarp",
-           "posterior_predictive_check", "sbc_ranks", "sbc_uniformity", "tarp", "tarp_distance"]
+           "ood_warning", "posterior_predictive_check", "sbc_ranks", "sbc_uniformity", "tarp", "tarp_distance"]

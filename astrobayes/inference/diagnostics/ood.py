@@ -8,12 +8,15 @@ summaries of the training set:
 - :class:`OODReference` — per object: the distance to the k-th nearest
   training summary, turned into a conformal p-value by held-out training
   rows, so that at level α at most α of in-distribution objects are flagged.
+  It is defined in :mod:`astrobayes.estimators.ood`, because every estimator
+  fits one after training and keeps it in its files; it is re-exported here.
 - :func:`mmd_test` — per population: a kernel two-sample test (maximum mean
   discrepancy, Gretton et al. 2012, JMLR 13, 723) of an observed sample
   against simulations, with a permutation p-value; used in summary space to
   detect model misspecification as proposed by Schmitt et al. (2023,
   "Detecting model misspecification in amortized Bayesian inference with
   neural networks", GCPR).
+- :func:`ood_warning` — the one-line summary the domain functions warn with.
 """
 from __future__ import annotations
 
@@ -23,299 +26,51 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ...core.paths import check_not_input
-from ...core.serialization import load_as, model_paths, register_estimator, write_model
 from ...core.validation import as_tensor
+from ...estimators.ood import OODReference, _scale
 from ._checks import _positive_int
 
-__all__ = ["MMDResult", "OODReference", "mmd_test"]
+__all__ = ["MMDResult", "OOD_ALPHA", "OOD_DESCRIPTION", "OODReference", "mmd_test", "ood_warning"]
 
-#: calibration rows always held out (p-values reach down to 1/101 < 0.01)
-MIN_CALIBRATION = 100
-#: fewest reference rows a k-NN score is computed against
-MIN_REFERENCE = 100
-#: squared distances held at once while scoring (64 MB of float32)
-_CHUNK_ELEMENTS = 1 << 24
-
-
-def _fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return float(value)
+#: level at which the domain functions (``classify``, ``estimate_mass``) flag objects
+OOD_ALPHA = 0.01
+#: description of the ``ood_p_value`` column of the domain tables
+OOD_DESCRIPTION = ("conformal p-value that the network's summary of this object (its context vector) is like those "
+                   "of its training simulations, from the distance to the k-th nearest training summary: small = "
+                   "unlike anything the network was trained on; at most a fraction α of objects like the "
+                   "simulations have ood_p_value ≤ α")
 
 
-def _scale(data: torch.Tensor) -> torch.Tensor:
-    """Per-column standard deviation; a constant column keeps unit scale (its raw offsets still count)."""
-    std = data.std(dim=0, unbiased=False)
-    return torch.where(std > 0, std, torch.ones_like(std))
+def ood_warning(p_values, *, alpha: float = OOD_ALPHA, objects: str = "objects") -> str | None:
+    """The one-line warning for a catalogue's OOD p-values, or None when no object is flagged.
 
-
-@register_estimator
-class OODReference:
-    """Out-of-distribution p-values from k-nearest-neighbour distances in a summary space.
-
-    Built with :meth:`fit` from the summaries of the training objects (the
-    network's embedding/context vectors, or its inputs). Each column is
-    standardised by the mean and standard deviation of the fit set. The
-    *score* of an object is its Euclidean distance to the ``k``-th nearest
-    row of a *reference* subset of the training rows; rows held out of the
-    reference (the *calibration* set) give the score's distribution for
-    in-distribution objects, and the p-value of an object with score s is
-
-        p = (1 + #{calibration scores ≥ s}) / (n_calibration + 1),
-
-    the conformal p-value (Vovk, Gammerman & Shafer 2005): for an object
-    exchangeable with the training rows, P(p ≤ α) ≤ α, and equals α up to
-    1/(n_calibration + 1) when scores do not tie. A training row that is
-    itself in the reference finds itself at distance 0, so scoring the
-    training set looks better than it is; score fresh objects.
+    Objects without a p-value (NaN) are not counted.
 
     Parameters
     ----------
-    mean, scale : torch.Tensor (d,)
-        Standardisation of each summary column (``scale`` > 0).
-    reference : torch.Tensor (n_reference, d)
-        Standardised reference rows.
-    calibration_scores : torch.Tensor (n_calibration,)
-        Scores of the held-out rows.
-    k : int
-        Which neighbour's distance is the score.
-    meta : dict, optional
-        JSON-able facts about the fit (rows, seed), kept in :meth:`get_config`.
-
-    Use :meth:`fit` (or :meth:`load`, :meth:`from_state`) rather than the constructor.
+    p_values : array-like (n,)
+        ``ood_p_value`` of each object.
+    alpha : float
+        An object is flagged when its p-value is ≤ ``alpha``.
+    objects : str
+        What the objects are called in the message ("clusters", "supernovae").
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> reference = OODReference.fit(rng.normal(size=(2000, 3)), seed=0)
-    >>> reference
-    OODReference(n_features=3, k=10, n_reference=1600, n_calibration=400)
-    >>> reference.flag([[0.0, 0.0, 0.0], [8.0, 0.0, 0.0]], alpha=0.05)
-    array([False,  True])
+    >>> ood_warning([0.5, 0.004, 0.2, 0.009, float("nan")], objects="clusters")  # doctest: +ELLIPSIS
+    '2 of 4 clusters are unlike the training simulations at α = 0.01 (ood_p_value ≤ 0.01; about 1 % ...)'
+    >>> ood_warning([0.5, 0.2]) is None
+    True
     """
-
-    def __init__(self, mean, scale, reference, calibration_scores, k: int, meta: dict | None = None):
-        self.k = _positive_int(k, "k")
-        self.mean = torch.as_tensor(mean, dtype=torch.float64).cpu()
-        self.scale = torch.as_tensor(scale, dtype=torch.float64).cpu()
-        self.reference = torch.as_tensor(reference, dtype=torch.float32)
-        calibration = torch.as_tensor(calibration_scores, dtype=torch.float32).cpu()
-        if self.mean.ndim != 1 or self.scale.shape != self.mean.shape:
-            raise ValueError(f"mean and scale must be 1-D of equal length, got shapes {tuple(self.mean.shape)} "
-                             f"and {tuple(self.scale.shape)}")
-        if not (torch.isfinite(self.scale).all() and (self.scale > 0).all() and torch.isfinite(self.mean).all()):
-            raise ValueError("scale must be finite and positive and mean finite in every column")
-        if self.reference.ndim != 2 or self.reference.shape[1] != len(self.mean):
-            raise ValueError(f"reference must have shape (n_reference, {len(self.mean)}), "
-                             f"got {tuple(self.reference.shape)}")
-        if not torch.isfinite(self.reference).all():
-            raise ValueError("reference holds NaN or inf")
-        if self.k > len(self.reference):
-            raise ValueError(f"k={self.k} exceeds the {len(self.reference)} reference rows")
-        if calibration.ndim != 1 or len(calibration) == 0 or not torch.isfinite(calibration).all():
-            raise ValueError("calibration_scores must be a non-empty 1-D array of finite scores")
-        self.calibration_scores = torch.sort(calibration).values
-        self.meta = dict(meta or {})
-
-    # ------------------------------------------------------------------ fitting
-    @classmethod
-    def fit(cls, summaries, *, k: int = 10, calibration_fraction: float = 0.2, max_reference: int = 20_000,
-            max_calibration: int = 20_000, seed: int = 0) -> OODReference:
-        """Fit the reference on the summaries of the training (in-distribution) objects.
-
-        The rows are shuffled with ``seed``; the first ``calibration_fraction``
-        of them (at least 100, at most ``max_calibration``) are held out for
-        calibration, the next ones (at most ``max_reference``) form the
-        reference; any others only enter the standardisation. Scoring costs
-        O(n_reference · d) per object, so ``max_reference`` bounds it.
-
-        Parameters
-        ----------
-        summaries : array-like (N, d)
-            One summary vector per training object; NaN/inf rows are refused.
-        k : int
-            The score is the distance to the k-th nearest reference row.
-        calibration_fraction : float
-            Share of the rows held out to calibrate p-values.
-        max_reference, max_calibration : int
-            Caps on the two subsets.
-        seed : int
-            Seeds the split.
-
-        Returns
-        -------
-        OODReference
-
-        Raises
-        ------
-        ValueError
-            For NaN/inf rows, or fewer rows than 100 calibration rows plus
-            max(k, 100) reference rows.
-        """
-        data = as_tensor(summaries, "summaries", ndim=2, dtype=torch.float64)
-        k = _positive_int(k, "k")
-        fraction = _fraction(calibration_fraction, "calibration_fraction")
-        max_reference = _positive_int(max_reference, "max_reference", max(k, MIN_REFERENCE))
-        max_calibration = _positive_int(max_calibration, "max_calibration", MIN_CALIBRATION)
-        n = len(data)
-        needed = MIN_CALIBRATION + max(k, MIN_REFERENCE)
-        if n < needed:
-            raise ValueError(f"summaries has {n} row(s); OODReference needs at least {needed}: {MIN_CALIBRATION} "
-                             f"held out to calibrate the p-values and {max(k, MIN_REFERENCE)} as the reference")
-        n_calibration = min(max(math.ceil(fraction * n), MIN_CALIBRATION), max_calibration, n - max(k, MIN_REFERENCE))
-        n_reference = min(n - n_calibration, max_reference)
-        order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
-        mean, scale = data.mean(dim=0), _scale(data)
-        reference = ((data[order[n_calibration:n_calibration + n_reference]] - mean) / scale).float()
-        meta = {"n_fit": n, "seed": int(seed), "calibration_fraction": fraction}
-        # the calibration rows are scored exactly as later queries will be
-        placeholder = torch.zeros(1)
-        model = cls(mean, scale, reference, placeholder, k, meta)
-        model.calibration_scores = torch.sort(model._scores(data[order[:n_calibration]])).values
-        return model
-
-    # ------------------------------------------------------------------ scoring
-    @property
-    def n_features(self) -> int:
-        """Length d of a summary vector."""
-        return len(self.mean)
-
-    @property
-    def n_reference(self) -> int:
-        return len(self.reference)
-
-    @property
-    def n_calibration(self) -> int:
-        return len(self.calibration_scores)
-
-    def to(self, device) -> OODReference:
-        """Score on ``device`` (e.g. ``"cuda"``); inputs and results stay on the CPU."""
-        self.reference = self.reference.to(device)
-        return self
-
-    def _queries(self, x, name: str) -> torch.Tensor:
-        queries = as_tensor(x, name, ndim=(1, 2), dtype=torch.float64)
-        if queries.ndim == 1:  # one object
-            queries = queries[None, :]
-        if queries.shape[1] != self.n_features:
-            raise ValueError(f"{name} has {queries.shape[1]} feature(s) per row but this OODReference was fitted "
-                             f"on summaries with {self.n_features}")
-        return queries
-
-    def _scores(self, queries: torch.Tensor) -> torch.Tensor:
-        """k-th nearest-neighbour distances (float32, CPU) of raw (n, d) float64 rows, in chunks."""
-        reference = self.reference
-        reference_sq = (reference * reference).sum(dim=1)[None, :]
-        rows = max(1, _CHUNK_ELEMENTS // len(reference))
-        out = torch.empty(len(queries), dtype=torch.float32)
-        with torch.no_grad():
-            for start in range(0, len(queries), rows):
-                chunk = ((queries[start:start + rows] - self.mean) / self.scale).float().to(reference.device)
-                # |q - r|² = |q|² + |r|² - 2 q·r: one matrix product per chunk; |q|² is the same for every r
-                # of a row, so it is added after the k nearest are found (topk is ~10x faster than kthvalue)
-                partial = torch.addmm(reference_sq, chunk, reference.T, alpha=-2.0)
-                nearest = torch.topk(partial, self.k, dim=1, largest=False, sorted=False).values
-                kth = nearest.max(dim=1).values + (chunk * chunk).sum(dim=1)
-                out[start:start + rows] = kth.clamp_min(0.0).sqrt().cpu()
-        return out
-
-    def score(self, x) -> np.ndarray:
-        """Distance to the k-th nearest reference summary, in standardised units (larger = more unusual).
-
-        Parameters
-        ----------
-        x : array-like (n, d) or (d,)
-            Summaries of the objects to check.
-
-        Returns
-        -------
-        numpy.ndarray (n,)
-        """
-        return self._scores(self._queries(x, "x")).numpy().astype(np.float64)
-
-    def _p_values(self, scores: np.ndarray) -> np.ndarray:
-        calibration = self.calibration_scores.numpy().astype(np.float64)
-        at_least = len(calibration) - np.searchsorted(calibration, scores, side="left")
-        return (1.0 + at_least) / (len(calibration) + 1.0)
-
-    def p_value(self, x) -> np.ndarray:
-        """Conformal p-value of each object: small when it is unlike the training summaries.
-
-        Parameters
-        ----------
-        x : array-like (n, d) or (d,)
-
-        Returns
-        -------
-        numpy.ndarray (n,)
-            Values in [1 / (n_calibration + 1), 1].
-        """
-        return self._p_values(self.score(x))
-
-    def flag(self, x, alpha: float = 0.05) -> np.ndarray:
-        """True for objects whose p-value is ≤ ``alpha`` (at most a fraction α of in-distribution objects).
-
-        Raises
-        ------
-        ValueError
-            When ``alpha`` is below 1 / (n_calibration + 1), the smallest p-value this reference can give.
-        """
-        alpha = _fraction(alpha, "alpha")
-        if alpha < 1.0 / (self.n_calibration + 1):
-            raise ValueError(f"alpha={alpha} is below 1/(n_calibration + 1) = {1 / (self.n_calibration + 1):.3g}, "
-                             "the smallest p-value this reference can give: fit it on more rows")
-        return self.p_value(x) <= alpha
-
-    # ------------------------------------------------------------------ files
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The tensors to store (CPU): ``mean``, ``scale``, ``reference``, ``calibration_scores``."""
-        return {"mean": self.mean.clone(), "scale": self.scale.clone(), "reference": self.reference.cpu().clone(),
-                "calibration_scores": self.calibration_scores.clone()}
-
-    def get_config(self) -> dict:
-        """JSON-able description: ``k``, the fit facts and readable reference statistics.
-
-        Together with :meth:`state_dict` it rebuilds the reference through
-        :meth:`from_state` — the way a domain model stores one inside its own files.
-        """
-        calibration = self.calibration_scores.numpy().astype(np.float64)
-        quantiles = {f"{q:g}": float(np.quantile(calibration, q)) for q in (0.5, 0.95, 0.99)}
-        return {"k": self.k, "n_features": self.n_features, "n_reference": self.n_reference,
-                "n_calibration": self.n_calibration, "calibration_score_quantiles": quantiles, **self.meta}
-
-    @classmethod
-    def from_state(cls, config: dict, tensors: dict) -> OODReference:
-        """Rebuild from :meth:`get_config` and :meth:`state_dict` output."""
-        if not isinstance(config, dict):
-            raise TypeError(f"config must be a dict, got {type(config).__name__}")
-        missing = [name for name in ("mean", "scale", "reference", "calibration_scores") if name not in tensors]
-        if missing:
-            raise ValueError(f"tensors lack {missing}")
-        meta = {key: config[key] for key in ("n_fit", "seed", "calibration_fraction") if key in config}
-        return cls(tensors["mean"], tensors["scale"], tensors["reference"], tensors["calibration_scores"],
-                   config.get("k"), meta)
-
-    @classmethod
-    def _from_state(cls, header: dict, tensors: dict) -> OODReference:  # used by astrobayes.load
-        return cls.from_state(header["config"], tensors)
-
-    def save(self, path) -> None:
-        """Write ``path.safetensors`` (tensors) and ``path.json`` (configuration and statistics)."""
-        for target in model_paths(path):
-            check_not_input(target, getattr(self, "_read_from", ()), argument="path",
-                            what="file this reference was loaded from")
-        write_model(path, type(self).__name__, self.get_config(), self.state_dict())
-
-    @classmethod
-    def load(cls, path) -> OODReference:
-        """Load a reference written by :meth:`save` (checksum-verified, no pickle)."""
-        return load_as(cls, path)
-
-    def __repr__(self) -> str:
-        return (f"OODReference(n_features={self.n_features}, k={self.k}, n_reference={self.n_reference}, "
-                f"n_calibration={self.n_calibration})")
+    p = np.asarray(p_values, dtype=float)
+    known = p[np.isfinite(p)]
+    flagged = int((known <= alpha).sum())
+    if flagged == 0:
+        return None
+    verb = "is" if flagged == 1 else "are"
+    return (f"{flagged} of {known.size} {objects} {verb} unlike the training simulations at α = {alpha:g} "
+            f"(ood_p_value ≤ {alpha:g}; about {100 * alpha:g} % of objects like the simulations are flagged "
+            "by chance)")
 
 
 # ---------------------------------------------------------------- population test
