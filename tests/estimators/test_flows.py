@@ -21,10 +21,11 @@ except ImportError:
     from test_mdn import assert_fits_bimodal, held_out_scores
 
 # Same data and recipe as the MDN (see test_mdn.RECIPE). The spline flows
-# converge in a quarter of the epochs, each of which costs about twice as much:
-# after 8 epochs, training seeds 0-2 gave paired KL 0.011-0.013 nats ("nsf")
-# and 0.010-0.011 ("nsf_coupling"), far inside the 0.05-nat criterion.
-EPOCHS = {"maf": 30, "nsf": 8, "nsf_coupling": 8, "realnvp": 30}
+# converge in a fifth to a quarter of the epochs, each of which costs about
+# twice as much: training seeds 0-2 gave paired KL 0.014-0.016 nats after 6
+# epochs ("nsf") and 0.010-0.011 after 8 ("nsf_coupling"), far inside the
+# 0.05-nat criterion.
+EPOCHS = {"maf": 30, "nsf": 6, "nsf_coupling": 8, "realnvp": 30}
 # Affine layers can only split a mode through the shift's dependence on the
 # other coordinates, so they need more of it than splines: across training
 # seeds 0-5, 5 coupling layers of width 64 missed 0.05 nats once (KL 0.062,

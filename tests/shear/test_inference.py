@@ -73,12 +73,14 @@ def test_npe_routes_on_summaries_and_maps(survey, training):
     prior = shear_prior()
     observed = survey.maps(TRUTH[None], seed=12)
     summaries = np.log(band_powers)
-    posterior = train_shear_posterior(theta, summaries, prior, epochs=40)
+    # 20 epochs: the S₈ posterior is then 0.096 wide (0.086 after 40) and its mean 0.65 of that from the truth
+    posterior = train_shear_posterior(theta, summaries, prior, epochs=20)
     draws = posterior.sample(1000, np.log(survey.band_powers(observed))[0], seed=0)
     assert abs(s8(draws).mean() - s8(TRUTH)) < 3 * s8(draws).std()
     # the map-level network: a few epochs on 1500 maps must already learn S₈ better than the prior's spread
+    # (after 5 epochs its S₈ spread is 0.62 of the prior's, after 8 0.55)
     nest = survey.nest_maps(maps) / survey.simulator.noise_sigma
-    map_posterior = train_shear_posterior(theta, nest, prior, nside=16, mask=survey.mask, epochs=8,
+    map_posterior = train_shear_posterior(theta, nest, prior, nside=16, mask=survey.mask, epochs=5,
                                           batch_size=64)
     draws = map_posterior.sample(500, survey.nest_maps(observed)[0] / survey.simulator.noise_sigma, seed=0)
     assert draws.shape == (500, 2) and np.all(np.isfinite(draws))
