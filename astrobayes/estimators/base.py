@@ -31,7 +31,7 @@ from ..core.serialization import model_paths, module_config, module_from_config,
 from ..core.standardize import Standardizer
 from ..core.validation import Masked, as_inputs, as_tensor, check_same_length, index_inputs, inputs_to, n_rows
 from .layers import reset_parameters
-from .ood import MAX_OOD_ROWS, MIN_OOD_ROWS, ContextRecorder, OODReference, reference_p_values
+from .ood import MAX_OOD_ROWS, METHODS, MIN_OOD_ROWS, OOD_METHOD, ContextRecorder, OODReference, reference_p_values
 from .training import History, TrainingConfig, fit_module, training_config
 
 __all__ = ["Estimator", "Prediction", "FeatureNetwork"]
@@ -60,6 +60,15 @@ _NOT_FITTED = "the model has not been fitted yet: call fit(x, y) or astrobayes.l
 #: why a model read from a file written before out-of-distribution references has none
 _OLD_FILE = ("this model was saved by an astrobayes without out-of-distribution references: call "
              "fit_ood(x) with in-distribution inputs (e.g. its training simulations) and save it again")
+
+
+def _ood_option(ood) -> str | None:
+    """The OOD score method an ``ood=`` argument asks for (None: no reference)."""
+    if isinstance(ood, bool):
+        return OOD_METHOD if ood else None
+    if isinstance(ood, str) and ood in METHODS:
+        return ood
+    raise TypeError(f"ood must be True, False or one of {', '.join(repr(m) for m in METHODS)}, got {ood!r}")
 
 
 def _is_torch(value) -> bool:
@@ -178,7 +187,7 @@ class Estimator:
     def _after_fit(self, x, y, config: TrainingConfig) -> None:
         """Hook run after training (e.g. residual scale, temperature)."""
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True,
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool | str = True,
             **changes) -> History:
         """Train on inputs ``x`` and targets ``y``, then fit the out-of-distribution reference on ``x``.
 
@@ -196,10 +205,13 @@ class Estimator:
             ``config.validation_fraction`` of ``x``. Use it when rows of ``x``
             are not independent (augmented copies of one object), so that no
             copy of a validation object is trained on.
-        ood : bool
+        ood : bool or {"gaussian", "knn"}
             After training, fit :attr:`ood` on the context vectors of ``x``
             (:meth:`fit_ood`; nothing with fewer than ``MIN_OOD_ROWS`` = 300
-            rows). False skips it — e.g. when ``x`` holds augmented copies
+            rows). True uses ``OOD_METHOD`` = "gaussian" (the Mahalanobis
+            distance, O(d²) per object); "knn" the k-th nearest-neighbour
+            distance (follows any shape of the training summaries, ~100 µs per
+            object). False skips it — e.g. when ``x`` holds augmented copies
             unlike the inputs the model will see: then call :meth:`fit_ood`
             on inputs made as those will be.
 
@@ -209,8 +221,7 @@ class Estimator:
             Train/validation loss per epoch; also kept as ``self.history``.
         """
         config = training_config(config, **changes)
-        if not isinstance(ood, bool):
-            raise TypeError(f"ood must be True or False, got {ood!r}")
+        ood_method = _ood_option(ood)
         self.dims = {}  # a refit may use data of another shape: forget the previous fit's
         self._set_ood(None, _NOT_FITTED)
         x = self._check_x(x)
@@ -234,8 +245,8 @@ class Estimator:
         self.history = fit_module(self.network, self._loss, (x, y), config, validation_data=validation_data,
                                   description=f"fit {type(self).__name__}")
         self._after_fit(x, y, config)
-        if ood:
-            self._fit_ood(x, MAX_OOD_ROWS, config.seed)
+        if ood_method is not None:
+            self._fit_ood(x, MAX_OOD_ROWS, config.seed, ood_method)
         else:
             self._set_ood(None, "the model was fitted with ood=False: call fit_ood(x) with in-distribution inputs")
         return self.history
@@ -258,7 +269,8 @@ class Estimator:
         """Why :attr:`ood` is None ("" when there is a reference)."""
         return self._ood_owner()._ood_note
 
-    def fit_ood(self, x, *, max_rows: int = MAX_OOD_ROWS, seed: int | None = 0) -> OODReference | None:
+    def fit_ood(self, x, *, method: str = OOD_METHOD, max_rows: int = MAX_OOD_ROWS,
+                seed: int | None = 0) -> OODReference | None:
         """Fit :attr:`ood` on the context vectors of in-distribution inputs ``x``.
 
         :meth:`fit` calls it on the training inputs. Call it yourself when the
@@ -277,6 +289,8 @@ class Estimator:
         ----------
         x : array-like or ``(values, mask)``
             In-distribution inputs, as for :meth:`predict`.
+        method : {"gaussian", "knn"}
+            The score (see :meth:`OODReference.fit`).
         max_rows : int
             Use at most this many rows.
         seed : int or None
@@ -292,9 +306,11 @@ class Estimator:
         owner._require_fitted()
         if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < MIN_OOD_ROWS:
             raise ValueError(f"max_rows must be an integer >= {MIN_OOD_ROWS}, got {max_rows!r}")
-        return owner._fit_ood(owner._check_x(x), int(max_rows), seed)
+        if not isinstance(method, str) or method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
+        return owner._fit_ood(owner._check_x(x), int(max_rows), seed, method)
 
-    def _fit_ood(self, inputs, max_rows: int, seed: int | None) -> OODReference | None:
+    def _fit_ood(self, inputs, max_rows: int, seed: int | None, method: str = OOD_METHOD) -> OODReference | None:
         n = n_rows(inputs)
         if n < MIN_OOD_ROWS:
             self._set_ood(None, f"no out-of-distribution reference: it was to be fitted on {n} row(s), fewer than "
@@ -310,7 +326,7 @@ class Estimator:
             self._set_ood(None, f"no out-of-distribution reference: {bad} training row(s) have a context vector "
                                 "with NaN or inf (the network diverged?)")
             return None
-        self._set_ood(OODReference.fit(contexts, seed=seed))
+        self._set_ood(OODReference.fit(contexts, method=method, seed=seed))
         return self._ood
 
     def _require_ood(self) -> OODReference:

@@ -299,7 +299,7 @@ class VariationalBNN(WeightMixture):
         head = FlatMLP(self._context_dim(), self.hidden, y_dim * (2 if self.heteroscedastic else 1), self.activation)
         return _VariationalNetwork(features, head, y_dim, self.prior_std, self.heteroscedastic)
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True, **changes):
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool | str = True, **changes):
         """Maximise the ELBO with the one training loop (see :meth:`Estimator.fit`)."""
         config = training_config(config, **changes)
         # the KL term is shared by all N_train rows: its weight per row is 1 / N_train

@@ -308,7 +308,7 @@ class DeepEnsemble(_MemberMixture):
     def _components(self, seed):
         return iter(self.members)
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True,
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool | str = True,
             **changes) -> list[History]:
         """Train every member through its own ``fit`` (seeds ``seed``, ``seed + 1``, ...).
 
@@ -431,7 +431,7 @@ class MCDropout(_MemberMixture):
     def _prediction_seed(self) -> int | None:
         return self.seed
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True,
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool | str = True,
             **changes) -> History:
         """Train the single network (dropout active, as usual) through its own ``fit``; ``validation`` and
         ``ood`` as in :meth:`Estimator.fit`."""

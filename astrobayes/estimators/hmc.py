@@ -350,7 +350,7 @@ class HMCBNN(WeightMixture):
         head = FlatMLP(self._context_dim(), self.hidden, self.dims["y_dim"], self.activation)
         return _HMCNetwork(features, head, self.dims["y_dim"], self.prior_std, self.n_samples)
 
-    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool = True, **changes):
+    def fit(self, x, y, config: TrainingConfig | None = None, validation=None, *, ood: bool | str = True, **changes):
         """Find the MAP weights with the one training loop, then run HMC from there.
 
         Without a ``config`` the MAP stage runs full-batch (``batch_size`` = n,

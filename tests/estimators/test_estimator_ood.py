@@ -145,7 +145,7 @@ def test_ood_false_and_too_few_rows_leave_a_note():
     small = Regressor(hidden=(8,))
     small.fit(x[:200], y[:200], epochs=2, progress=False)
     assert small.ood is None and "200 row(s)" in small.ood_note
-    with pytest.raises(TypeError, match="ood must be True or False"):
+    with pytest.raises(TypeError, match="ood must be True, False or one of"):
         small.fit(x, y, epochs=1, progress=False, ood="no")
     with pytest.raises(RuntimeError, match="not been fitted"):
         Regressor().ood_p_value(x)

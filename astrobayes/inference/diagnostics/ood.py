@@ -5,8 +5,8 @@ anything it was trained on. Two checks work in a *summary space* — the
 network's own embedding/context vector, or its inputs — and need only the
 summaries of the training set:
 
-- :class:`OODReference` — per object: the distance to the k-th nearest
-  training summary, turned into a conformal p-value by held-out training
+- :class:`OODReference` — per object: the Mahalanobis distance to the
+  training summaries, or the distance to the k-th nearest one, turned into a conformal p-value by held-out training
   rows, so that at level α at most α of in-distribution objects are flagged.
   It is defined in :mod:`astrobayes.estimators.ood`, because every estimator
   fits one after training and keeps it in its files; it is re-exported here.
@@ -36,7 +36,8 @@ __all__ = ["MMDResult", "OOD_ALPHA", "OOD_DESCRIPTION", "OODReference", "mmd_tes
 OOD_ALPHA = 0.01
 #: description of the ``ood_p_value`` column of the domain tables
 OOD_DESCRIPTION = ("conformal p-value that the network's summary of this object (its context vector) is like those "
-                   "of its training simulations, from the distance to the k-th nearest training summary: small = "
+                   "of its training simulations, from its distance to the training summaries (Mahalanobis or "
+                   "k-th nearest neighbour): small = "
                    "unlike anything the network was trained on; at most a fraction α of objects like the "
                    "simulations have ood_p_value ≤ α")
 
