@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from ..core.validation import index_inputs
+from ..inference.diagnostics.ood import ood_warning
 from .models import CatalogModel, as_catalog_model, load_catalog_model
 
 __all__ = ["apply_estimator", "posterior_draws", "summary_columns", "quantile_label", "catalog_inputs"]
@@ -66,11 +67,12 @@ def summary_columns(model, quantiles=(0.16, 0.5, 0.84)) -> list[str]:
     ['y_0_mean', 'y_0_std', 'y_0_q16', 'y_0_q50', 'y_0_q84']
     """
     wrapped = _wrap(model)
+    ood = ["ood_p_value"] if getattr(wrapped.estimator, "ood", None) is not None else []
     if wrapped.kind == "classifier":
-        return [f"prob_{name}" for name in wrapped.parameters] + ["predicted_class"]
+        return [f"prob_{name}" for name in wrapped.parameters] + ["predicted_class"] + ood
     labels = ["mean", "std"] + [quantile_label(q) for q in _check_quantiles(quantiles)]
     names = [f"{p}_{label}" for p in wrapped.parameters for label in labels]
-    return names + (["acceptance"] if wrapped.kind == "posterior" else [])
+    return names + (["acceptance"] if wrapped.kind == "posterior" else []) + ood
 
 
 def _wrap(model, names=None) -> CatalogModel:
@@ -375,7 +377,13 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
         a Posterior adds ``acceptance`` (fraction of its draws inside the prior
         support); a classifier gives ``prob_{class}`` and ``predicted_class``
         instead. Rows with any NaN or infinite input get NaN summaries (and
-        ``predicted_class`` −1); the other rows are unaffected.
+        ``predicted_class`` −1); the other rows are unaffected. A model
+        that keeps an out-of-distribution reference (every estimator fitted
+        by this version) adds ``ood_p_value``: the conformal p-value that
+        the row's context vector is like those of the training inputs
+        (:meth:`~astrobayes.estimators.Estimator.ood_p_value`; NaN for rows
+        with bad inputs), and a one-line warning counts the rows with
+        ``ood_p_value`` ≤ 0.01.
 
     Examples
     --------
@@ -409,16 +417,42 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
     entropy = np.random.SeedSequence(seed).entropy
     good = np.flatnonzero(np.isfinite(x).all(axis=1))
     d = len(wrapped.parameters)
+    estimator = wrapped.estimator
+    reference = getattr(estimator, "ood", None)
+    ood = np.full(len(x), np.nan)
+    # the exactly summarised kinds run the feature network first on exactly the batch's rows: their context
+    # vectors are kept from that pass; the draws of the others repeat rows, so their contexts are computed once more
+    recorded = reference is not None and wrapped.kind in ("gaussian", "mixture", "classifier")
+
+    def with_ood(rows, summarise):
+        if recorded:
+            with estimator.recording_context(limit=len(rows)) as recorder:
+                out = summarise()
+            ood[rows] = recorder.p_value()
+            return out
+        out = summarise()
+        if reference is not None:
+            ood[rows] = np.asarray(estimator.ood_p_value(x[rows]), dtype=float)
+        return out
+
+    def finish(data: dict) -> pd.DataFrame:
+        if reference is not None:
+            data["ood_p_value"] = ood
+            message = ood_warning(ood, objects="rows")
+            if message:
+                warnings.warn(message, UserWarning, stacklevel=3)
+        return pd.DataFrame(data, index=index)
+
     if wrapped.kind == "classifier":
         probs = np.full((len(x), d), np.nan)
         for start in range(0, len(good), batch_size):
             rows = good[start:start + batch_size]
-            probs[rows] = np.asarray(wrapped.model.predict_proba(x[rows]), dtype=float)
+            probs[rows] = with_ood(rows, lambda: np.asarray(wrapped.model.predict_proba(x[rows]), dtype=float))
         data = {f"prob_{name}": probs[:, j] for j, name in enumerate(wrapped.parameters)}
         predicted = np.full(len(x), -1, dtype=np.int64)
         predicted[good] = probs[good].argmax(axis=1)
         data["predicted_class"] = predicted
-        return pd.DataFrame(data, index=index)
+        return finish(data)
     mean, std = np.full((len(x), d), np.nan), np.full((len(x), d), np.nan)
     qs, acceptance = np.full((len(x), d, len(quantiles)), np.nan), np.full(len(x), np.nan)
     from tqdm.auto import tqdm
@@ -433,10 +467,10 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
         bar.update(len(rows))
         if wrapped.kind in ("gaussian", "mixture"):
             summarise = _gaussian if wrapped.kind == "gaussian" else _mixture
-            mean[rows], std[rows], qs[rows] = summarise(wrapped, x[rows], quantiles)
+            mean[rows], std[rows], qs[rows] = with_ood(rows, lambda: summarise(wrapped, x[rows], quantiles))
         else:
-            mean[rows], std[rows], qs[rows], acceptance[rows] = _sampled(wrapped, x[rows], keys[rows], int(n_draws),
-                                                                         quantiles, entropy)
+            mean[rows], std[rows], qs[rows], acceptance[rows] = with_ood(
+                rows, lambda: _sampled(wrapped, x[rows], keys[rows], int(n_draws), quantiles, entropy))
     bar.close()
     data = {}
     for j, param in enumerate(wrapped.parameters):
@@ -450,7 +484,7 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
             warnings.warn(f"{int(low.sum())} of {len(good)} row(s) had fewer than {wrapped.model.min_acceptance:.0%} "
                           "of their posterior draws inside the prior support (see the 'acceptance' column); such "
                           "rows may lie outside the training simulations", UserWarning, stacklevel=2)
-    return pd.DataFrame(data, index=index)
+    return finish(data)
 
 
 def posterior_draws(catalog, model, columns: Sequence[str] | None = None, *, n: int = 100, seed: int | None = 0,

@@ -19,6 +19,7 @@ diagnostics.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import torch
@@ -433,8 +434,13 @@ class ContextRecorder:
         self._seen = 0
         self._kept = 0
         self._parts: list[torch.Tensor] = []
+        # a model shared by threads (Dask's threaded workers) runs other threads' batches through the same
+        # module while this block is open: only this thread's calls are its rows
+        self._thread = threading.get_ident()
 
     def _hook(self, module, inputs, output) -> None:
+        if threading.get_ident() != self._thread:
+            return
         rows = int(output.shape[0])
         first = (-self._seen) % self.every  # the first row of this chunk at a multiple of `every` in the stream
         self._seen += rows

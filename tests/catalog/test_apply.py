@@ -175,3 +175,30 @@ def test_write_catalog_refuses_the_catalogue_the_columns_came_from(tmp_path):
         assert path.read_bytes() == original
         out = write_catalog(tmp_path / f"out.{fmt}", summaries, passed, fmt, {"seed": 1}, {})
         assert "astrobayes_read_from" not in out.read_text()
+
+
+@pytest.mark.parametrize("name", ["npe", "reg"])
+def test_ood_p_value_column_matches_the_estimator_and_flags_far_rows(models, name):
+    """apply adds the model's OOD p-value per row: the same numbers as the estimator's own, NaN on bad rows."""
+    catalog = _catalog(400)
+    catalog.loc[5, "g"] = np.nan
+    catalog.loc[7, "g"] = 60.0  # training inputs span about -4 < g < 4
+    with pytest.warns(UserWarning, match=r"of 399 rows (is|are) unlike the training simulations at α = 0.01"):
+        table = apply_estimator(catalog, str(models[name]), ["g", "r"], n_draws=8)
+    assert table.columns[-1] == "ood_p_value"
+    p = table["ood_p_value"].to_numpy()
+    assert np.isnan(p[5]) and np.isfinite(np.delete(p, 5)).all()
+    assert p[7] <= 0.01
+    estimator = load_catalog_model(models[name]).estimator
+    good = np.delete(np.arange(400), 5)
+    expected = estimator.ood_p_value(catalog[["g", "r"]].to_numpy()[good])
+    np.testing.assert_allclose(p[good], expected, rtol=0, atol=1e-12)
+    # in-distribution rows (the catalogue is drawn inside the training box): few flagged at 0.05; the bound is
+    # 4 sigma of a binomial(399, 0.05) above its mean, plus the one far row
+    assert (p[good] <= 0.05).sum() <= 399 * 0.05 + 4 * np.sqrt(399 * 0.05 * 0.95) + 1
+
+
+def test_summary_columns_name_the_ood_column(models):
+    from astrobayes.catalog import summary_columns
+
+    assert summary_columns(str(models["reg"]))[-1] == "ood_p_value"

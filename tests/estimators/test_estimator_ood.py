@@ -212,3 +212,29 @@ def test_mixtures_use_their_first_member(tmp_path):
     assert np.allclose(recorded.p_value(), dropout.ood_p_value(fresh), rtol=0, atol=1e-12)
     dropout.save(tmp_path / "dropout")
     assert np.array_equal(astrobayes.load(tmp_path / "dropout").ood_p_value(fresh), dropout.ood_p_value(fresh))
+
+
+def test_recordings_in_two_threads_keep_their_own_rows(fitted):
+    """Dask's threaded workers share one model: a recording keeps only its own thread's network calls."""
+    import threading
+
+    near, _ = _simulate(300, seed=5)
+    far = near + 40.0
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def work(name, x):
+        with fitted.recording_context() as recorder:
+            for start in range(0, len(x), 50):
+                barrier.wait()  # the two threads' batches interleave inside both blocks
+                fitted.predict(x[start:start + 50])
+        results[name] = recorder.p_value()
+
+    threads = [threading.Thread(target=work, args=(name, x)) for name, x in (("near", near), ("far", far))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    np.testing.assert_array_equal(results["near"], fitted.ood_p_value(near))
+    np.testing.assert_array_equal(results["far"], fitted.ood_p_value(far))
+    assert (results["far"] <= 0.01).all()
