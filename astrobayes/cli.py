@@ -88,6 +88,23 @@ def _summarise_history(history: dict | None) -> str:
     return ", ".join(parts)
 
 
+def _summarise_ood(header: dict) -> str:
+    """One line on the out-of-distribution reference stored with a model (issue 22)."""
+    if "ood" not in header:
+        return "no reference (saved before astrobayes kept one; fit_ood(x) and save again)"
+    ood = header.get("ood")
+    if not isinstance(ood, dict):
+        return f"no reference: {header.get('ood_note') or 'not recorded'}"
+    method = ood.get("method", "knn")
+    score = "Mahalanobis distance" if method == "gaussian" else f"distance to the {ood.get('k', '?')}-th neighbour"
+    quantiles = ood.get("calibration_score_quantiles") or {}
+    shown = ", ".join(f"q{float(q) * 100:g} {v:.3g}" for q, v in quantiles.items()
+                      if isinstance(v, (int, float)) and not isinstance(v, bool))
+    return (f"{method} reference ({score}) of {ood.get('n_features', '?')}-d context vectors, fitted on "
+            f"{ood.get('n_reference', '?')} training rows, p-values calibrated on {ood.get('n_calibration', '?')} "
+            f"held-out rows (their scores: {shown or 'not recorded'})")
+
+
 def _inspect(args) -> int:
     from .catalog.domains import DOMAIN_MODELS, domain_model_kind, model_stem, network_path
     from .core.serialization import ModelFileError, model_paths, read_model
@@ -112,6 +129,7 @@ def _inspect(args) -> int:
     standardization = header.get("standardization") or {}
     print(f"standardized   {', '.join(sorted(standardization)) or 'nothing'}")
     print(f"training       {_summarise_history(header.get('history'))}")
+    print(f"out of distr.  {_summarise_ood(header)}")
     print(f"weights        {weights.name}: {len(tensors)} tensors, {n_parameters} values")
     # read_model refuses a file whose SHA-256 differs, so reaching here means it matched.
     print(f"checksum       OK (sha256 {header['weights_sha256'][:16]}...)")

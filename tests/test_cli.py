@@ -48,6 +48,19 @@ def test_inspect_summarises_a_saved_model(saved_model, capsys):
     assert '"x_shape": [2]' in out
     assert "3 epoch(s)" in out  # patience=None: exactly the 3 epochs asked for
     assert "checksum       OK" in out
+    assert "out of distr.  no reference: no out-of-distribution reference: it was to be fitted on 200 row(s)" in out
+
+
+def test_inspect_shows_the_out_of_distribution_reference(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 2))
+    model = Regressor(hidden=(8,))
+    model.fit(x, x[:, :1], epochs=2, progress=False)
+    model.save(tmp_path / "m")
+    assert main(["inspect", str(tmp_path / "m")]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("out of distr."))
+    assert "gaussian reference (Mahalanobis distance) of 2-d context vectors, fitted on 400 training rows" in line
+    assert "calibrated on 100 held-out rows" in line and "q95 " in line
 
 
 def test_inspect_accepts_either_file_of_the_pair(saved_model, capsys):
