@@ -259,7 +259,7 @@ def test_apply_runs_domain_models_on_their_catalogues(tmp_path, capsys):
         draws = ["--draws", "50"] if domain == "galaxies" else []  # the others draw nothing
         assert main(["apply", str(tmp_path / domain), str(tmp_path / catalog), str(out)] + draws) == 0
         table = read_catalog(out)
-        assert len(table) == n and table.colnames[0] == key
+        assert len(table) == n and table.colnames[0] == key and "ood_p_value" in table.colnames
         assert table.meta["astrobayes"]["domain"] == domain and len(table.meta["astrobayes"]["model_sha256"]) == 64
         assert ("seed" in table.meta["astrobayes"]) == (domain == "galaxies")  # the only one that draws
     assert read_catalog(tmp_path / "clusters_out.ecsv")["mass_median"].unit == "solMass"

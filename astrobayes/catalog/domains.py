@@ -93,7 +93,8 @@ def apply_domain_model(kind: str, model_path, catalog_path, *, n_draws: int = 10
     astropy.table.Table or QTable
         ``classify``'s table (object_id, class probabilities); ``estimate_mass``'s
         (cluster_id, mass percentiles, flags); for stamps, the stamp ``id`` (and
-        ``ra``, ``dec``, ``x``, ``y`` where the file has them) then the posterior summary.
+        ``ra``, ``dec``, ``x``, ``y`` where the file has them) then the posterior summary
+        and ``ood_p_value`` (:meth:`~astrobayes.galaxies.StructurePosterior.summary`).
 
     Raises
     ------

@@ -266,3 +266,63 @@ def test_features_and_bad_input(small):
     with pytest.raises(ValueError, match="n must be"):
         simulate_stamps(0, small)
     assert truth_table(np.zeros((1, 7)))["q"][0] == 1.0
+
+
+def test_summary_reports_ood_p_values(small, small_posterior, tmp_path):
+    """Each stamp's OOD p-value against the training simulations' CNN embeddings: fresh simulations are flagged at
+    about the nominal rate; noise 100 times the trained level, a bright neighbour or a flat image are flagged."""
+    from astrobayes.inference.diagnostics.ood import ood_warning
+
+    stamps, _ = simulate_stamps(400, small, seed=31)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = small_posterior.summary(stamps, n_samples=20)
+    p = np.asarray(table["ood_p_value"])
+    assert table.colnames[-1] == "ood_p_value" and "training simulations" in table["ood_p_value"].info.description
+    assert table.meta["ood_alpha"] == 0.01 and table.meta["ood_flagged"] == int((p <= 0.01).sum())
+    assert "ood_note" not in table.meta
+    np.testing.assert_array_equal(p, small_posterior.posterior.estimator.ood_p_value(stamp_features(stamps.data, 1.0)))
+    # the one-line warning when any stamp is flagged, none otherwise
+    assert [str(w.message) for w in caught if "unlike the training" in str(w.message)] == \
+        [m for m in [ood_warning(p, objects="stamps")] if m]
+    # fresh stamps like the training ones: flagged at α = 0.05 within 3σ of the calibration-set and binomial
+    # spreads, plus the conformal discreteness 1/(n_cal + 1) (measured 5.75 %)
+    n_cal = small_posterior.posterior.estimator.ood.n_calibration
+    band = 3 * np.sqrt(0.05 * 0.95 * (1 / len(p) + 1 / n_cal)) + 1 / (n_cal + 1)
+    assert abs(np.mean(p <= 0.05) - 0.05) <= band
+    # unlike stamps (measured on 20 of each: all at p = 1/801, the smallest there is): pure noise of σ = 100
+    # (trained: σ = 1); a galaxy with a neighbour at the prior's top flux 5 px away; a blank and a flat image.
+    # Few of them and few draws: the network puts ~0.03 % of their draws inside the prior, so sampling is slow
+    rng = np.random.default_rng(0)
+    others, _ = simulate_stamps(8, small, seed=32)
+    neighbour = small.prior.sample(8, seed=33).numpy()
+    neighbour[:, 0], neighbour[:, 5], neighbour[:, 6] = 3.5, 5.0, 4.0   # log10 flux, x0, y0 [pix]
+    unlike = np.concatenate([rng.normal(0.0, 100.0, (8, 16, 16)), others.data + small.noiseless(neighbour),
+                             np.zeros((1, 16, 16)), np.full((1, 16, 16), 50.0)])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(inside the prior support|in-support draws).*")
+        warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)  # stamps left without draws
+        with pytest.warns(UserWarning, match=r"\d+ of 18 stamps are unlike the training simulations at α = 0.01"):
+            flagged = small_posterior.summary(unlike, n_samples=5)
+    assert np.mean(np.asarray(flagged["ood_p_value"]) <= 0.01) > 0.9
+    assert flagged.meta["ood_flagged"] == int((np.asarray(flagged["ood_p_value"]) <= 0.01).sum())
+    # the reference travels with the saved model
+    small_posterior.save(tmp_path / "structure")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = StructurePosterior.load(tmp_path / "structure").summary(stamps[:50], n_samples=20)
+    np.testing.assert_array_equal(np.asarray(again["ood_p_value"]), p[:50])
+
+
+def test_summary_without_an_ood_reference(small):
+    """Trained on fewer than 300 simulations the network has no reference: NaN p-values, a note, no warning."""
+    posterior = train_structure_posterior(small, 250, seed=0, epochs=1, progress=False, n_transforms=1,
+                                          hidden_features=8, embedding_dim=8)
+    assert posterior.posterior.estimator.ood is None
+    stamps, _ = simulate_stamps(5, small, seed=7)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = posterior.summary(stamps, n_samples=20)
+    assert np.isnan(table["ood_p_value"]).all() and table.meta["ood_flagged"] == 0
+    assert "fewer than the 300" in table.meta["ood_note"]
+    assert not any("unlike the training" in str(w.message) for w in caught)
