@@ -236,12 +236,14 @@ def _apply_domain(args, kind: str, output: Path, out_format: str, usage) -> int:
     except (ModelFileError, FileNotFoundError, KeyError, ValueError, TypeError) as err:
         return usage(f"cannot apply the {kind} model {args.model} to {args.catalog}: {err}")
     table = Table(table)
+    ood_facts = {key: table.meta[key] for key in ("ood_alpha", "ood_flagged", "ood_note") if key in table.meta}
     table.meta = {}  # the provenance below replaces the domain table's own (nested) metadata
     from .core.serialization import read_model
 
     header, _ = read_model(network_path(args.model, kind))
     provenance = _provenance(args, args.model, f"{kind} model", header.get("weights_sha256", ""))
     provenance["domain"] = kind
+    provenance.update(ood_facts)  # flat facts: how many rows the out-of-distribution check flagged, at which α
     if kind != "galaxies":  # no random draws: classify and estimate_mass are deterministic
         del provenance["seed"], provenance["n_draws"]
     empty = pd.DataFrame(index=range(len(table)))  # every column is the domain table's (keeps units and types)

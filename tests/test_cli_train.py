@@ -262,6 +262,8 @@ def test_apply_runs_domain_models_on_their_catalogues(tmp_path, capsys):
         assert len(table) == n and table.colnames[0] == key and "ood_p_value" in table.colnames
         assert table.meta["astrobayes"]["domain"] == domain and len(table.meta["astrobayes"]["model_sha256"]) == 64
         assert ("seed" in table.meta["astrobayes"]) == (domain == "galaxies")  # the only one that draws
+        facts = table.meta["astrobayes"]  # the OOD check's count survives into the file
+        assert facts["ood_alpha"] == 0.01 and facts["ood_flagged"] == int((table["ood_p_value"] <= 0.01).sum())
     assert read_catalog(tmp_path / "clusters_out.ecsv")["mass_median"].unit == "solMass"
     capsys.readouterr()
     # the wrong catalogue for the model, or row-wise options: exit 2 and nothing written

@@ -25,7 +25,8 @@ _SUFFIXES = {".ecsv": "ecsv", ".fits": "fits", ".fit": "fits", ".fts": "fits", "
 #: provenance keys as 8-character FITS header keywords
 _FITS_KEYS = {"astrobayes_version": "ABVERSN", "model": "ABMODEL", "model_class": "ABCLASS",
               "model_sha256": "ABSHA256", "created": "ABDATE", "command": "ABCMD", "seed": "ABSEED",
-              "n_draws": "ABDRAWS", "columns": "ABCOLS", "catalog": "ABINPUT"}
+              "n_draws": "ABDRAWS", "columns": "ABCOLS", "catalog": "ABINPUT", "ood_alpha": "ABOODA",
+              "ood_flagged": "ABOODN", "ood_note": "ABOODNOT"}
 
 
 def catalog_format(path, fmt: str | None = None) -> str:
