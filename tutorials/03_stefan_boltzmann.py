@@ -220,14 +220,16 @@ print("read back from ECSV: the same posterior")
 # `predict_stars` evaluates the map and flags every star it cannot speak
 # for — below or above its mass domain, outside its [Fe/H] range, [Fe/H]
 # missing (then 0 is assumed), or not on the main sequence (log g < 4) — and
-# predicts NaN outside the domain rather than extrapolate.
+# predicts NaN outside the domain rather than extrapolate. Its `ood_p_value`
+# column is the network's own check of the same thing: are a star's inputs
+# like those of the training stars (small: no)?
 
 # %%
 debcat = stars.read_debcat()
 print(f"{len(debcat)} stars in {len(set(debcat['system']))} systems; masses "
       f"{debcat['mass'].min():.3f} – {debcat['mass'].max():.1f}")
-on_map = stars.predict_stars(debcat, stellar_map)  # warns with a count per flag
-print({name: count for name, count in on_map.meta["flag_counts"].items()})
+on_map = stars.predict_stars(debcat, stellar_map)  # warns with a count per flag, and one line for ood_p_value ≤ 0.01
+print({name: count for name, count in on_map.meta["flag_counts"].items()}, f"ood_flagged: {on_map.meta['ood_flagged']}")
 print(stars.summarize_residuals(on_map))
 save_figure(stars.plot_residuals({"learned ZAMS map": on_map}), "debcat_residuals")
 

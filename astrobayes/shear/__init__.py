@@ -5,8 +5,8 @@ from .background import comoving_distance, growth_factor
 from .cosmology import ICOSMO_REFERENCE, convergence_cl, read_icosmo_reference, smail_nz
 from .halofit import nonlinear_power
 from .power import eisenstein_hu_transfer, linear_power
-from .inference import (PARAMETERS, BandPowerLikelihood, ShearSurvey, fit_band_powers, s8, shear_prior,
-                        train_band_power_emulator, train_shear_posterior)
+from .inference import (PARAMETERS, BandPowerLikelihood, ShearSurvey, estimate_cosmology, fit_band_powers, s8,
+                        shear_prior, train_band_power_emulator, train_shear_posterior)
 from .maps import MAP_FIELDS, PIXEL_FIELDS, ShearMap, catalog_to_maps, read_maps, write_maps
 from .simulate import (DEFAULT_SHIFT, ShearSimulator, gaussian_alm, gaussian_kappa_map, gaussian_to_lognormal_cl,
                        kappa_to_shear, lognormal_kappa_map, lognormal_to_gaussian_cl, shape_noise_sigma,
@@ -22,5 +22,5 @@ __all__ = [
     "lognormal_to_gaussian_cl", "gaussian_to_lognormal_cl", "kappa_to_shear", "shear_to_kappa",
     "shape_noise_sigma", "survey_mask", "DEFAULT_SHIFT",
     "PARAMETERS", "ShearSurvey", "shear_prior", "s8", "train_band_power_emulator", "BandPowerLikelihood",
-    "fit_band_powers", "train_shear_posterior",
+    "fit_band_powers", "train_shear_posterior", "estimate_cosmology",
 ]

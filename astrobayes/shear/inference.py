@@ -17,21 +17,28 @@ log-normal κ map with shape noise on a footprint
   q(θ | s) to (θ, s) pairs, with s the band powers, peak counts and
   Minkowski functionals (:func:`~astrobayes.shear.summary_statistics`) or the
   map itself through a HEALPix graph-convolution embedding
-  (:class:`~astrobayes.estimators.HealpixEmbedding`).
+  (:class:`~astrobayes.estimators.HealpixEmbedding`);
+  :func:`estimate_cosmology` gives each observed map's parameters from it,
+  with an ``ood_p_value``: is the map's summary like those of the training
+  simulations?
 
 S₈ = σ₈ √(Ω_m / 0.3) is derived from the draws of either route (:func:`s8`).
 """
 from __future__ import annotations
 
 import math
+import warnings
 
 import astropy.units as u
 import numpy as np
 import torch
+from astropy.table import Table
 
+from astrobayes import __version__
 from astrobayes.estimators.healpix import HealpixEmbedding
 from astrobayes.estimators.regression import Regressor
 from astrobayes.inference.delta import DeltaMap
+from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
 from astrobayes.inference.npe import NPE, Posterior
 from astrobayes.inference.priors import JointPrior, Uniform
 from astrobayes.inference.sampling import MCMCResult, run_emcee
@@ -41,7 +48,7 @@ from .simulate import ShearSimulator, survey_mask
 from .summaries import ell_bins, pseudo_cl, summary_statistics
 
 __all__ = ["PARAMETERS", "shear_prior", "s8", "ShearSurvey", "train_band_power_emulator", "BandPowerLikelihood",
-           "fit_band_powers", "train_shear_posterior"]
+           "fit_band_powers", "train_shear_posterior", "estimate_cosmology"]
 
 PARAMETERS = ("omega_m", "sigma8")
 
@@ -232,3 +239,81 @@ def train_shear_posterior(theta, x, prior: JointPrior, *, nside: int | None = No
                "seed": seed}
     options.update(training_options)
     return npe.append_simulations(np.asarray(theta, dtype=float), x).train(**options)
+
+
+def estimate_cosmology(observed, posterior: Posterior, *, n_draws: int = 2000, seed: int | None = 0) -> Table:
+    """Ω_m, σ₈ and S₈ of each observed map from an NPE posterior, and whether the map is like the simulations.
+
+    Parameters
+    ----------
+    observed : array-like
+        What ``posterior`` was trained on, for one map or m of them:
+        summaries (k,) or (m, k), e.g. log band powers, or maps (1, npix) or
+        (m, 1, npix) in NEST order (:meth:`ShearSurvey.nest_maps`), scaled as
+        the training maps were.
+    posterior : Posterior
+        From :func:`train_shear_posterior`.
+    n_draws : int
+        Posterior draws per map for the percentiles.
+    seed : int, optional
+        Seeds the draws.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per map: ``omega_m``, ``sigma8`` and ``s8`` (S₈ = σ₈ √(Ω_m /
+        0.3)) as ``<name>_p16``, ``<name>_median`` and ``<name>_p84``;
+        ``ood_p_value``: is the posterior network's summary of the map (its
+        context vector) like those of its training simulations? (a conformal
+        p-value, see :meth:`~astrobayes.estimators.Estimator.ood_p_value`;
+        small = unlike anything it was trained on, e.g. more noise or power
+        than any simulation had, and then the percentiles are an
+        extrapolation; NaN when the posterior has no reference, e.g. trained
+        on fewer than 300 simulations — ``meta["ood_note"]`` says why).
+        ``meta`` records ``n_draws``, ``seed``, the version, ``ood_alpha``
+        and ``ood_flagged`` (maps with ``ood_p_value`` ≤ 0.01).
+
+    Warns
+    -----
+    UserWarning
+        One line counting the maps with ``ood_p_value`` ≤ 0.01, when there
+        are any (about 1 % of maps like the simulations are flagged by chance).
+
+    Examples
+    --------
+    >>> survey = ShearSurvey(16, area=4000 * u.deg ** 2, n_bins=4)
+    >>> theta = shear_prior().sample(400, seed=0).numpy()
+    >>> summaries = np.log(survey.band_powers(survey.maps(theta, seed=1)))
+    >>> posterior = train_shear_posterior(theta, summaries, shear_prior(), epochs=2)
+    >>> table = estimate_cosmology(summaries[:3], posterior, n_draws=200)
+    >>> table.colnames[:3], len(table)
+    (['omega_m_p16', 'omega_m_median', 'omega_m_p84'], 3)
+    """
+    if not isinstance(posterior, Posterior):
+        raise TypeError(f"posterior must be a Posterior (train_shear_posterior), got {type(posterior).__name__}")
+    shape = tuple(posterior.estimator.dims["x_shape"])
+    x = np.asarray(observed, dtype=np.float32)
+    if x.shape == shape:  # one map
+        x = x[None]
+    if x.shape[1:] != shape:
+        raise ValueError(f"observed must be one observation of shape {shape} or m of them {('m',) + shape}, as the "
+                         f"posterior was trained on, got shape {x.shape}")
+    draws = posterior.sample(n_draws, x, seed=seed)  # (m, n_draws, 2)
+    estimator = posterior.estimator
+    ood_p = estimator.ood_p_value(x) if estimator.ood is not None else np.full(len(x), np.nan)
+    table = Table()
+    for name, values, text in (("omega_m", draws[..., 0], "Omega_m"), ("sigma8", draws[..., 1], "sigma_8"),
+                               ("s8", s8(draws), "S_8 = sigma_8 sqrt(Omega_m / 0.3)")):
+        for label, q in (("p16", 16), ("median", 50), ("p84", 84)):
+            table[f"{name}_{label}"] = np.percentile(values, q, axis=1)
+            table[f"{name}_{label}"].info.description = f"{q}th percentile of the posterior of {text}"
+    table["ood_p_value"] = ood_p
+    table["ood_p_value"].info.description = OOD_DESCRIPTION
+    table.meta.update({"n_draws": int(n_draws), "seed": seed, "astrobayes_version": __version__,
+                       "ood_alpha": OOD_ALPHA, "ood_flagged": int((ood_p <= OOD_ALPHA).sum())})
+    if estimator.ood is None:
+        table.meta["ood_note"] = estimator.ood_note
+    message = ood_warning(ood_p, alpha=OOD_ALPHA, objects="maps")
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return table

@@ -148,7 +148,11 @@ def train_stellar_map(n_train: int = 20000, log_mass_range: Sequence[float] | No
     -------
     Regressor or DeepEnsemble
         The fitted map, with ``stellar_map_domain`` (a dict: the ranges, the
-        training box, ``n_train``, ``seed``) recording where it is valid.
+        training box, ``n_train``, ``seed``) recording where it is valid, and
+        ``ood``, the out-of-distribution reference of the training stars'
+        inputs that :func:`~astrobayes.stars.predict.predict_stars` scores each
+        star against (none below 300 training stars); :func:`save_stellar_map`
+        keeps both.
 
     Examples
     --------

@@ -18,12 +18,17 @@ flag                     meaning
 =======================  ==================================================================
 
 The first three mean the map would extrapolate: those predictions are NaN
-unless ``extrapolate=True``. :mod:`~astrobayes.stars.residuals` then compares
+unless ``extrapolate=True``. A learned map also scores each star's inputs
+against those of its training stars (``ood_p_value``, a conformal p-value
+from the network's out-of-distribution reference): the network's own check
+that a star is like those it was trained on, beside these flags, which it
+leaves as they are. :mod:`~astrobayes.stars.residuals` then compares
 measured and predicted R and T_eff for the stars without a domain or
 main-sequence flag, and fits each star's age with an evolving map.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -36,6 +41,7 @@ from astrobayes import __version__
 from astrobayes.estimators.ensemble import DeepEnsemble
 from astrobayes.estimators.regression import Regressor
 from astrobayes.inference.delta import DeltaMap
+from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
 from astrobayes.stars.emulator import _check_map
 from astrobayes.stars.simulate import luminosity_from_sigma
 
@@ -122,19 +128,39 @@ def _domain(stellar_map, log_mass_range, feh_range) -> tuple[dict, list, tuple, 
     return domain, inputs, ranges[0], ranges[1]
 
 
-def _evaluate(stellar_map, values: dict) -> tuple[np.ndarray, np.ndarray]:
-    """log R and log T_eff for named input arrays of one shape."""
-    shape = values["log_mass"].shape
-    if values["log_mass"].size == 0:
-        return np.empty(shape), np.empty(shape)
-    if isinstance(stellar_map, DeltaMap):
-        import torch
+def _network(stellar_map) -> Regressor | DeepEnsemble | None:
+    """The network behind a learned map (also inside a DeltaMap); None for an exact map."""
+    model = stellar_map.model if isinstance(stellar_map, DeltaMap) else stellar_map
+    return model if isinstance(model, (Regressor, DeepEnsemble)) else None
 
-        out = stellar_map({name: torch.as_tensor(v) for name, v in values.items()})
-        return out["log_radius"].numpy().reshape(shape), out["log_teff"].numpy().reshape(shape)
-    rows = np.column_stack([np.ravel(v) for v in values.values()]).astype(np.float32)
-    predicted = np.asarray(stellar_map.predict(rows).mean, dtype=np.float64)
-    return predicted[:, 0].reshape(shape), predicted[:, 1].reshape(shape)
+
+def _evaluate(stellar_map, values: dict, *, ood: bool = False) -> tuple[np.ndarray, ...]:
+    """log R and log T_eff for named input arrays of one shape.
+
+    With ``ood=True`` also each row's OOD p-value, from the context vectors of
+    the same pass of the network (NaN for an exact map or a network without a reference).
+    """
+    shape = values["log_mass"].shape
+    n = values["log_mass"].size
+    network = _network(stellar_map)
+    recording = network.recording_context(limit=n) if ood and n and network is not None \
+        and network.ood is not None else contextlib.nullcontext()
+    with recording as recorded:
+        if n == 0:
+            log_radius, log_teff = np.empty(shape), np.empty(shape)
+        elif isinstance(stellar_map, DeltaMap):
+            import torch
+
+            out = stellar_map({name: torch.as_tensor(v) for name, v in values.items()})
+            log_radius, log_teff = out["log_radius"].numpy().reshape(shape), out["log_teff"].numpy().reshape(shape)
+        else:
+            rows = np.column_stack([np.ravel(v) for v in values.values()]).astype(np.float32)
+            predicted = np.asarray(stellar_map.predict(rows).mean, dtype=np.float64)
+            log_radius, log_teff = predicted[:, 0].reshape(shape), predicted[:, 1].reshape(shape)
+    if not ood:
+        return log_radius, log_teff
+    p_value = recorded.p_value().reshape(shape) if recorded is not None else np.full(shape, np.nan)
+    return log_radius, log_teff, p_value
 
 
 def predict_stars(stars, stellar_map, *, feh=None, tau=None, default_feh: float = 0.0, extrapolate: bool = False,
@@ -175,7 +201,7 @@ def predict_stars(stars, stellar_map, *, feh=None, tau=None, default_feh: float 
     log_mass_range, feh_range : (float, float), optional
         The domain; by default the map's ``stellar_map_domain``.
     warn : bool
-        Warn (one line, a count per flag) when any star is flagged.
+        Warn when any star is flagged (see Warns).
 
     Returns
     -------
@@ -188,8 +214,23 @@ def predict_stars(stars, stellar_map, *, feh=None, tau=None, default_feh: float 
         residuals ``delta_log_radius``, ``delta_log_teff`` [dex] (measured
         minus map); then one boolean column per flag of :data:`DOMAIN_FLAGS`,
         ``flags`` (their names, comma-separated) and ``in_domain`` (no flag
-        but ``no_feh``). ``meta`` records the map, its domain, the settings
-        and ``flag_counts``.
+        but ``no_feh``); ``ood_p_value``: are the star's inputs (mass, [Fe/H]
+        and τ as used) like those the network was trained on? (a conformal
+        p-value, see :meth:`~astrobayes.estimators.Estimator.ood_p_value`,
+        from the prediction's own pass, and for a star outside the domain
+        from a pass of its own; small = unlike the training stars; NaN for an
+        exact map or a network without a reference — ``meta["ood_note"]``
+        says why). ``meta`` records the map, its domain, the settings,
+        ``flag_counts``, ``ood_alpha`` and ``ood_flagged`` (stars with
+        ``ood_p_value`` ≤ 0.01).
+
+    Warns
+    -----
+    UserWarning
+        With ``warn``: one line counting the stars of each flag, when any is
+        flagged; one line counting the stars with ``ood_p_value`` ≤ 0.01, when
+        there are any (about 1 % of stars like the training stars are
+        flagged by chance).
 
     Raises
     ------
@@ -289,11 +330,18 @@ def predict_stars(stars, stellar_map, *, feh=None, tau=None, default_feh: float 
     used_feh = np.where(flags["no_feh"], float(default_feh), feh_values)
     outside = flags["below_mass_domain"] | flags["above_mass_domain"] | flags["outside_feh_domain"]
     evaluate = np.ones(len(mass), dtype=bool) if extrapolate else ~outside
-    log_radius, log_teff = np.full(len(mass), np.nan), np.full(len(mass), np.nan)
-    values = {"log_mass": log_mass[evaluate], "feh": used_feh[evaluate]}
-    if "tau" in inputs:
-        values["tau"] = tau[evaluate]
-    log_radius[evaluate], log_teff[evaluate] = _evaluate(stellar_map, values)
+    log_radius, log_teff, ood_p = (np.full(len(mass), np.nan) for _ in range(3))
+    inputs_used = {"log_mass": log_mass, "feh": used_feh, **({"tau": tau} if "tau" in inputs else {})}
+    values = {name: v[evaluate] for name, v in inputs_used.items()}
+    # the OOD p-values of the evaluated stars come from the prediction's own pass of the network
+    log_radius[evaluate], log_teff[evaluate], ood_p[evaluate] = _evaluate(stellar_map, values, ood=True)
+    network = _network(stellar_map)
+    ood_note = ("the stellar map is not a network (an exact model): no out-of-distribution reference"
+                if network is None else network.ood_note)
+    if network is not None and network.ood is not None and not evaluate.all():
+        # the stars outside the domain are not predicted, but their inputs are still scored (a second, small pass)
+        skipped = np.column_stack([v[~evaluate] for v in inputs_used.values()]).astype(np.float32)
+        ood_p[~evaluate] = network.ood_p_value(skipped)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         delta_log_radius = np.log10(measured_radius) - log_radius if measured_radius is not None else None
@@ -329,13 +377,18 @@ def predict_stars(stars, stellar_map, *, feh=None, tau=None, default_feh: float 
         out[name] = np.asarray(flags[name], dtype=bool) & np.ones(len(mass), dtype=bool)
     out["flags"] = np.array([",".join(n for n in DOMAIN_FLAGS if out[n][i]) for i in range(len(mass))], dtype=str)
     out["in_domain"] = ~np.any([np.asarray(out[n]) for n in _EXCLUDING], axis=0)
+    out["ood_p_value"] = ood_p
+    out["ood_p_value"].info.description = OOD_DESCRIPTION
     counts = {name: int(np.sum(out[name])) for name in DOMAIN_FLAGS}
     out.meta.update({"model": domain.get("model", repr(stellar_map)), "stellar_map_domain": domain,
                      "log_mass_range": [mass_low, mass_high], "feh_range": [feh_low, feh_high],
                      "default_feh": float(default_feh), "min_log_g": float(min_log_g),
                      "max_radius_ratio": float(max_radius_ratio), "extrapolate": extrapolate,
                      "sigma": str(const.sigma_sb), "flag_counts": counts, "seed": domain.get("seed"),
-                     "astrobayes_version": __version__})
+                     "astrobayes_version": __version__, "ood_alpha": OOD_ALPHA,
+                     "ood_flagged": int((ood_p <= OOD_ALPHA).sum())})
+    if ood_note:
+        out.meta["ood_note"] = ood_note
     flagged = {name: count for name, count in counts.items() if count}
     if warn and flagged:
         nan = "" if extrapolate or not outside.any() else (f"; the {int(outside.sum())} outside the map's domain "
@@ -343,4 +396,7 @@ def predict_stars(stars, stellar_map, *, feh=None, tau=None, default_feh: float 
         warnings.warn(f"predict_stars: of {len(mass)} stars, " + ", ".join(f"{c} {n}" for n, c in flagged.items())
                       + (f" (no_feh: [Fe/H] = {default_feh:g} assumed)" if "no_feh" in flagged else "") + nan,
                       UserWarning, stacklevel=2)
+    message = ood_warning(ood_p, alpha=OOD_ALPHA, objects="stars")
+    if warn and message:
+        warnings.warn(message, UserWarning, stacklevel=2)
     return out

@@ -214,7 +214,8 @@ def test_flags_on_debcat_count_what_the_catalogue_holds(debcat):
 
 def test_no_feh_uses_the_default_and_extrapolate_evaluates_outside(tiny_map):
     masses = [0.3, 1.0, 30.0] * u.solMass
-    with pytest.warns(UserWarning, match="3 no_feh"):
+    # 0.3 and 30 M_sun lie beyond the training box too: the OOD check flags them in a line of its own
+    with pytest.warns(UserWarning, match="3 no_feh"), pytest.warns(UserWarning, match="2 of 3 stars are unlike"):
         predicted = predict_stars(masses, tiny_map)  # the map's own domain, 0.5–20 M_sun
     assert predicted["flags"].tolist() == ["below_mass_domain,no_feh", "no_feh", "above_mass_domain,no_feh"]
     assert np.all(np.asarray(predicted["feh"]) == 0.0) and predicted.meta["seed"] == 0
@@ -240,6 +241,65 @@ def test_log_g_from_mass_and_radius_flags_an_inflated_star():
     stars["log_g"] = [4.4, 4.4]
     assert predict_stars(stars, exact_stellar_delta_map(), **DOMAIN, warn=False)["not_main_sequence"].tolist() == \
         [False, True]
+
+
+def test_ood_p_value_scores_each_star_against_the_training_stars(tiny_map, tmp_path):
+    # 400 stars drawn as the training stars were (uniform in the training box): conformal p-values, so the
+    # fraction at p <= α is α within 3σ of the binomial spread of both the stars and the n_cal calibration rows
+    # (the reference's own sampling), plus the conformal discreteness 1 / (n_cal + 1)
+    domain = tiny_map.stellar_map_domain
+    rng = np.random.default_rng(7)
+    log_mass = rng.uniform(*domain["training_log_mass_range"], 400)
+    feh = rng.uniform(*domain["training_feh_range"], 400)
+    table = predict_stars(10 ** log_mass * u.solMass, tiny_map, feh=feh, extrapolate=True, warn=False)
+    p = np.asarray(table["ood_p_value"])
+    n_cal = tiny_map.ood.n_calibration
+    for alpha in (0.01, 0.05):
+        band = 3 * np.sqrt(alpha * (1 - alpha) * (1 / 400 + 1 / n_cal)) + 1 / (n_cal + 1)
+        assert abs(np.mean(p <= alpha) - alpha) <= band, (alpha, np.mean(p <= alpha))
+    # the p-values come from the prediction's own pass: the same as a separate pass of the network
+    np.testing.assert_allclose(p, tiny_map.ood_p_value(np.column_stack([log_mass, feh]).astype(np.float32)))
+    assert table["ood_p_value"].info.description.startswith("conformal p-value")
+    assert table.meta["ood_alpha"] == 0.01 and table.meta["ood_flagged"] == int(np.sum(p <= 0.01))
+    assert "ood_note" not in table.meta
+    # 50 M_sun, and [Fe/H] = +3: far outside the training box, flagged, also when not predicted (a pass of their
+    # own); the domain flags stay what they were, and the OOD check adds no flag of its own
+    stars = QTable({"mass": [1.0, 50.0, 1.0] * u.solMass, "feh": [0.0, 0.0, 3.0]})
+    with pytest.warns(UserWarning, match="1 above_mass_domain, 1 outside_feh_domain"), \
+            pytest.warns(UserWarning, match=r"^2 of 3 stars are unlike the training simulations at α = 0.01"):
+        far = predict_stars(stars, tiny_map)
+    assert far["flags"].tolist() == ["", "above_mass_domain", "outside_feh_domain"]
+    assert far["ood_p_value"][0] > 0.01 and np.all(far["ood_p_value"][1:] <= 0.01) and far.meta["ood_flagged"] == 2
+    assert np.isnan(far["radius"][1:]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warn=False keeps both warnings back
+        quiet = predict_stars(stars, tiny_map, warn=False)
+    np.testing.assert_array_equal(quiet["ood_p_value"], far["ood_p_value"])
+    # through the learned map's DeltaMap too; an exact map has no reference
+    via_delta = predict_stars(stars, stellar_delta_map(tiny_map), warn=False)
+    np.testing.assert_array_equal(via_delta["ood_p_value"], far["ood_p_value"])
+    exact = predict_stars(stars, exact_stellar_delta_map(), **DOMAIN, warn=False)
+    assert np.isnan(exact["ood_p_value"]).all() and "not a network" in exact.meta["ood_note"]
+    # a map saved before OOD references: it still predicts; the column is NaN and meta says why, with no warning
+    from astrobayes.core.serialization import read_model, write_model
+    from astrobayes.stars.emulator import load_stellar_map, save_stellar_map
+
+    path = tmp_path / "old_map"
+    save_stellar_map(tiny_map, path)
+    header, tensors = read_model(path)
+    kept = {k: v for k, v in header.items() if k not in ("format", "format_version", "astrobayes_version",
+                                                        "torch_version", "created", "class", "config",
+                                                        "weights_file", "weights_sha256", "ood", "ood_note")}
+    write_model(path, header["class"], header["config"],
+                {k: t for k, t in tensors.items() if not k.startswith("ood.")}, kept)
+    old = load_stellar_map(path)
+    assert old.ood is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the domain flags' warning
+        again = predict_stars(stars, old)
+    assert np.isnan(again["ood_p_value"]).all() and "without out-of-distribution" in again.meta["ood_note"]
+    assert again.meta["ood_flagged"] == 0
+    np.testing.assert_array_equal(again["radius"], far["radius"])
 
 
 @pytest.mark.parametrize("call, error, message", [

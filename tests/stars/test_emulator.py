@@ -85,6 +85,12 @@ def test_save_load_round_trip_keeps_outputs_and_domain(stellar_map, tmp_path):
     assert loaded.stellar_map_domain == stellar_map.stellar_map_domain
     x = np.column_stack([np.linspace(-0.3, 1.3, 50), np.linspace(-1, 0.15, 50)]).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(x).mean, stellar_map.predict(x).mean)
+    # the out-of-distribution reference of the training stars is fitted by train_stellar_map and kept in the files
+    assert stellar_map.ood is not None and stellar_map.ood.n_features == 2
+    far = np.vstack([x, [[np.log10(50.0), 0.0], [0.0, 3.0]]]).astype(np.float32)
+    p = stellar_map.ood_p_value(far)
+    np.testing.assert_array_equal(loaded.ood_p_value(far), p)
+    assert np.all(p[-2:] <= 0.01) and np.mean(p[:-2] <= 0.01) < 0.5
     # the bare estimator files are not enough: the domain must come with them
     stellar_map.save(tmp_path / "bare")
     with pytest.raises(FileNotFoundError, match="stellar-map description"):
@@ -98,6 +104,8 @@ def test_ensemble_map_trains_saves_and_loads(tmp_path):
     loaded = load_stellar_map(tmp_path / "ensemble")
     x = np.array([[0.0, 0.0], [1.0, -0.5]], dtype=np.float32)
     np.testing.assert_array_equal(loaded.predict(x).mean, ensemble.predict(x).mean)
+    assert ensemble.ood is not None
+    np.testing.assert_array_equal(loaded.ood_p_value(x), ensemble.ood_p_value(x))
     assert len(stellar_map_errors(loaded, n_grid=4)) == 16
     assert isinstance(stellar_delta_map(loaded), DeltaMap)
 
