@@ -216,3 +216,18 @@ def test_mmd_options_and_errors():
 def test_doctests():
     assert doctest.testmod(ood_module, optionflags=doctest.ELLIPSIS).failed == 0
     assert doctest.testmod(reference_module, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_c2st_test_rejects_a_shift_and_names_bad_input():
+    from astrobayes.inference.diagnostics import c2st_test
+
+    rng = np.random.default_rng(3)
+    simulated = rng.normal(size=(400, 2))
+    shifted = c2st_test(rng.normal(size=(300, 2)) + [1.0, 0.0], simulated, epochs=30, seed=1)
+    assert shifted.n_observed == shifted.n_simulated == 300  # the larger side is cut to the smaller
+    # two unit Gaussians 1σ apart: the Bayes classifier is right with probability Φ(1/2) = 0.69
+    assert shifted.accuracy > 0.6 and shifted.p_value < 1e-4
+    with pytest.raises(ValueError, match="observed has 3 feature"):
+        c2st_test(rng.normal(size=(50, 3)), simulated)
+    with pytest.raises(ValueError, match="needs at least 10 rows on each side"):
+        c2st_test(rng.normal(size=(6, 2)), simulated)

@@ -29,11 +29,11 @@ that define them; the package attribute is the function.
 """
 from .c2st import c2st
 from .coverage import CoverageResult, expected_coverage, plot_coverage
-from .ood import OOD_ALPHA, MMDResult, OODReference, mmd_test, ood_warning
+from .ood import OOD_ALPHA, C2STResult, MMDResult, OODReference, c2st_test, mmd_test, ood_warning
 from .ppc import PPCResult, plot_ppc, posterior_predictive_check
 from .ranks import SBCResult, plot_sbc_ranks, sbc_ranks, sbc_uniformity
 from .tarp import TARPResult, plot_tarp, tarp, tarp_distance
 
-__all__ = ["CoverageResult", "MMDResult", "OOD_ALPHA", "OODReference", "PPCResult", "SBCResult", "TARPResult", "c2st",
-           "expected_coverage", "mmd_test", "plot_coverage", "plot_ppc", "plot_sbc_ranks", "plot_tarp",
+__all__ = ["C2STResult", "CoverageResult", "MMDResult", "OOD_ALPHA", "OODReference", "PPCResult", "SBCResult",
+           "TARPResult", "c2st", "c2st_test", "expected_coverage", "mmd_test", "plot_coverage", "plot_ppc", "plot_sbc_ranks", "plot_tarp",
            "ood_warning", "posterior_predictive_check", "sbc_ranks", "sbc_uniformity", "tarp", "tarp_distance"]
