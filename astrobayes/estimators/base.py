@@ -31,7 +31,8 @@ from ..core.serialization import model_paths, module_config, module_from_config,
 from ..core.standardize import Standardizer
 from ..core.validation import Masked, as_inputs, as_tensor, check_same_length, index_inputs, inputs_to, n_rows
 from .layers import reset_parameters
-from .ood import MAX_OOD_ROWS, METHODS, MIN_OOD_ROWS, OOD_METHOD, ContextRecorder, OODReference, reference_p_values
+from .ood import (MAX_OOD_ROWS, METHODS, MIN_CALIBRATION, MIN_OOD_ROWS, MIN_REFERENCE, OOD_METHOD, ContextRecorder,
+                  OODReference, reference_p_values)
 from .training import History, TrainingConfig, fit_module, training_config
 
 __all__ = ["Estimator", "Prediction", "FeatureNetwork"]
@@ -208,7 +209,9 @@ class Estimator:
         ood : bool or {"gaussian", "knn"}
             After training, fit :attr:`ood` on the context vectors of ``x``
             (:meth:`fit_ood`; nothing with fewer than ``MIN_OOD_ROWS`` = 300
-            rows). True uses ``OOD_METHOD`` = "gaussian" (the Mahalanobis
+            rows). Its p-values are calibrated on the validation rows (the
+            network never trained on them) when there are at least 100. True
+            uses ``OOD_METHOD`` = "gaussian" (the Mahalanobis
             distance, O(d²) per object); "knn" the k-th nearest-neighbour
             distance (follows any shape of the training summaries, ~100 µs per
             object). False skips it — e.g. when ``x`` holds augmented copies
@@ -246,7 +249,16 @@ class Estimator:
                                   description=f"fit {type(self).__name__}")
         self._after_fit(x, y, config)
         if ood_method is not None:
-            self._fit_ood(x, MAX_OOD_ROWS, config.seed, ood_method)
+            held_out = self.history.validation_rows  # rows of x the network was not trained on
+            if validation_data is not None:
+                self._fit_ood(x, MAX_OOD_ROWS, config.seed, ood_method, calibration=validation_data[0])
+            elif held_out is not None and len(held_out) >= MIN_CALIBRATION:
+                kept = torch.ones(n_rows(x), dtype=torch.bool)
+                kept[held_out] = False
+                self._fit_ood(index_inputs(x, torch.nonzero(kept)[:, 0]), MAX_OOD_ROWS, config.seed, ood_method,
+                              calibration=index_inputs(x, held_out))
+            else:
+                self._fit_ood(x, MAX_OOD_ROWS, config.seed, ood_method)
         else:
             self._set_ood(None, "the model was fitted with ood=False: call fit_ood(x) with in-distribution inputs")
         return self.history
@@ -269,7 +281,7 @@ class Estimator:
         """Why :attr:`ood` is None ("" when there is a reference)."""
         return self._ood_owner()._ood_note
 
-    def fit_ood(self, x, *, method: str = OOD_METHOD, max_rows: int = MAX_OOD_ROWS,
+    def fit_ood(self, x, *, calibration=None, method: str = OOD_METHOD, max_rows: int = MAX_OOD_ROWS,
                 seed: int | None = 0) -> OODReference | None:
         """Fit :attr:`ood` on the context vectors of in-distribution inputs ``x``.
 
@@ -289,6 +301,11 @@ class Estimator:
         ----------
         x : array-like or ``(values, mask)``
             In-distribution inputs, as for :meth:`predict`.
+        calibration : array-like or ``(values, mask)``, optional
+            In-distribution inputs the network was *not* trained on (its
+            validation rows), at least 100: they calibrate the p-values and
+            ``x`` is the reference (:meth:`OODReference.fit`). :meth:`fit`
+            passes its validation rows.
         method : {"gaussian", "knn"}
             The score (see :meth:`OODReference.fit`).
         max_rows : int
@@ -308,25 +325,37 @@ class Estimator:
             raise ValueError(f"max_rows must be an integer >= {MIN_OOD_ROWS}, got {max_rows!r}")
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
-        return owner._fit_ood(owner._check_x(x), int(max_rows), seed, method)
+        held_out = None if calibration is None else owner._check_x(calibration, "calibration")
+        return owner._fit_ood(owner._check_x(x), int(max_rows), seed, method, calibration=held_out)
 
-    def _fit_ood(self, inputs, max_rows: int, seed: int | None, method: str = OOD_METHOD) -> OODReference | None:
-        n = n_rows(inputs)
+    def _fit_ood(self, inputs, max_rows: int, seed: int | None, method: str = OOD_METHOD,
+                 calibration=None) -> OODReference | None:
+        if calibration is not None and (n_rows(calibration) < MIN_CALIBRATION or n_rows(inputs) < MIN_REFERENCE):
+            calibration = None  # too few held-out rows to calibrate on alone: hold out part of the inputs instead
+        n = n_rows(inputs) + (n_rows(calibration) if calibration is not None else 0)
         if n < MIN_OOD_ROWS:
             self._set_ood(None, f"no out-of-distribution reference: it was to be fitted on {n} row(s), fewer than "
                                 f"the {MIN_OOD_ROWS} it needs (fit on more simulations, or call fit_ood(x) with more)")
             return None
         seed = 0 if seed is None else int(seed)
-        if n > max_rows:
-            rows = np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
-            inputs = index_inputs(inputs, torch.from_numpy(rows))
-        contexts = self._batched(self.network.features, inputs)
+        rng = np.random.default_rng(seed)
+
+        def contexts_of(rows_in):
+            if n_rows(rows_in) > max_rows:
+                chosen = np.sort(rng.choice(n_rows(rows_in), max_rows, replace=False))
+                rows_in = index_inputs(rows_in, torch.from_numpy(chosen))
+            return self._batched(self.network.features, rows_in)
+
+        contexts = contexts_of(inputs)
+        held_out = contexts_of(calibration) if calibration is not None else None
         bad = int((~torch.isfinite(contexts).all(dim=1)).sum())
+        if held_out is not None:
+            bad += int((~torch.isfinite(held_out).all(dim=1)).sum())
         if bad:
             self._set_ood(None, f"no out-of-distribution reference: {bad} training row(s) have a context vector "
                                 "with NaN or inf (the network diverged?)")
             return None
-        self._set_ood(OODReference.fit(contexts, method=method, seed=seed))
+        self._set_ood(OODReference.fit(contexts, calibration=held_out, method=method, seed=seed))
         return self._ood
 
     def _require_ood(self) -> OODReference:

@@ -165,7 +165,7 @@ class OODReference:
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, summaries, *, method: str = "knn", k: int = 10, calibration_fraction: float = 0.2,
+    def fit(cls, summaries, *, calibration=None, method: str = "knn", k: int = 10, calibration_fraction: float = 0.2,
             max_reference: int = 20_000, max_calibration: int = 20_000, seed: int = 0) -> OODReference:
         """Fit the reference on the summaries of the training (in-distribution) objects.
 
@@ -179,6 +179,14 @@ class OODReference:
         ----------
         summaries : array-like (N, d)
             One summary vector per training object; NaN/inf rows are refused.
+        calibration : array-like (M, d), optional
+            Summaries of in-distribution objects *not used to train the
+            network* (its validation rows), M ≥ 100: then they alone
+            calibrate the p-values and ``summaries`` alone are the
+            reference. Rows a network was trained on can lie closer to the
+            others than fresh objects do, so calibrating on them flags fresh
+            objects too often; held-out rows are exchangeable with fresh ones.
+            Without it, ``calibration_fraction`` of ``summaries`` is held out.
         method : {"knn", "gaussian"}
             The score. ``"knn"``: distance to the ``k``-th nearest reference
             row, O(n_reference · d) per object — follows any shape of the
@@ -211,6 +219,8 @@ class OODReference:
         fraction = _fraction(calibration_fraction, "calibration_fraction")
         max_reference = _positive_int(max_reference, "max_reference", max(k, MIN_REFERENCE))
         max_calibration = _positive_int(max_calibration, "max_calibration", MIN_CALIBRATION)
+        if calibration is not None:
+            return cls._fit_held_out(data, calibration, method, k, max_reference, max_calibration, seed)
         n = len(data)
         needed = MIN_CALIBRATION + max(k, MIN_REFERENCE)
         if n < needed:
@@ -230,6 +240,31 @@ class OODReference:
         placeholder = torch.zeros(1)
         model = cls(mean, scale, reference.float(), placeholder, k, meta, method=method)
         model.calibration_scores = torch.sort(model._scores(data[order[:n_calibration]])).values
+        return model
+
+    @classmethod
+    def _fit_held_out(cls, data, calibration, method, k, max_reference, max_calibration, seed) -> OODReference:
+        """:meth:`fit` with separate calibration rows (the network's held-out validation rows)."""
+        held_out = as_tensor(calibration, "calibration", ndim=2, dtype=torch.float64)
+        if held_out.shape[1] != data.shape[1]:
+            raise ValueError(f"calibration has {held_out.shape[1]} feature(s) per row but summaries has "
+                             f"{data.shape[1]}")
+        if len(held_out) < MIN_CALIBRATION or len(data) < max(k, MIN_REFERENCE):
+            raise ValueError(f"OODReference needs at least {MIN_CALIBRATION} calibration rows and "
+                             f"{max(k, MIN_REFERENCE)} summaries, got {len(held_out)} and {len(data)}")
+        rng = np.random.default_rng(seed)
+        if len(data) > max_reference:
+            data = data[torch.from_numpy(np.sort(rng.choice(len(data), max_reference, replace=False)))]
+        if len(held_out) > max_calibration:
+            held_out = held_out[torch.from_numpy(np.sort(rng.choice(len(held_out), max_calibration, replace=False)))]
+        mean, scale = data.mean(dim=0), _scale(data)
+        reference = (data - mean) / scale
+        meta = {"n_fit": len(data) + len(held_out), "seed": int(seed), "calibration": "held out"}
+        if method == "gaussian":
+            reference = _whitener(reference)
+            meta["n_reference"] = len(data)
+        model = cls(mean, scale, reference.float(), torch.zeros(1), k, meta, method=method)
+        model.calibration_scores = torch.sort(model._scores(held_out)).values
         return model
 
     # ------------------------------------------------------------------ scoring
@@ -361,7 +396,7 @@ class OODReference:
         missing = [name for name in ("mean", "scale", "reference", "calibration_scores") if name not in tensors]
         if missing:
             raise ValueError(f"tensors lack {missing}")
-        meta = {key: config[key] for key in ("n_fit", "seed", "calibration_fraction") if key in config}
+        meta = {key: config[key] for key in ("n_fit", "seed", "calibration_fraction", "calibration") if key in config}
         method = config.get("method", "knn")  # files written before "gaussian" existed hold k-NN references
         if method == "gaussian":
             meta["n_reference"] = config.get("n_reference", 0)

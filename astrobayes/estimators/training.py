@@ -232,8 +232,11 @@ def _nbytes(items: Sequence) -> int:
 
 
 def _split(data: Sequence, validation_data: Sequence | None, config: TrainingConfig, generator: torch.Generator,
-           description: str) -> tuple[list, list | None]:
+           description: str) -> tuple[list, list | None, torch.Tensor | None]:
     """Training and validation rows: the given validation data, or a random ``validation_fraction`` of ``data``.
+
+    The third item is the indices of the held-out rows of ``data`` (None
+    when the validation data were given or there are none).
 
     Too little data is refused (fewer than 2 training rows, empty validation
     data) or explained (fewer than 10 rows: no split, with a warning).
@@ -246,22 +249,22 @@ def _split(data: Sequence, validation_data: Sequence | None, config: TrainingCon
         if n_rows(validation_data[0]) == 0:
             raise ValueError(f"{description}: the validation data have no rows; give some, or none to hold out "
                              f"validation_fraction ({config.validation_fraction}) of the training rows")
-        return list(data), list(validation_data)
+        return list(data), list(validation_data), None
     if config.validation_fraction == 0:
-        return list(data), None
+        return list(data), None, None
     if n < 10:
         warnings.warn(f"{description}: only {n} rows, too few to hold out validation_fraction="
                       f"{config.validation_fraction}: training on all of them with no validation, so early stopping "
                       "and best-weights restore are off (pass validation data, or validation_fraction=0 to silence "
                       "this)", UserWarning, stacklevel=4)
-        return list(data), None
+        return list(data), None, None
     n_val = max(1, int(round(config.validation_fraction * n)))
     if n - n_val < 2:
         raise ValueError(f"{description}: validation_fraction={config.validation_fraction} of {n} rows leaves "
                          f"{n - n_val} for training; lower validation_fraction or give more rows")
     order = torch.randperm(n, generator=generator)
     val_index, train_index = order[:n_val], order[n_val:]
-    return [index_inputs(d, train_index) for d in data], [index_inputs(d, val_index) for d in data]
+    return [index_inputs(d, train_index) for d in data], [index_inputs(d, val_index) for d in data], val_index
 
 
 def show_progress(flag: bool | None) -> bool:
@@ -313,7 +316,7 @@ def fit_module(
         generator = make_generator(seed)
     else:
         generator = make_generator(config.seed)
-    train, val = _split(data, validation_data, config, generator, description)
+    train, val, validation_rows = _split(data, validation_data, config, generator, description)
     n_train = n_rows(train[0])
 
     module.to(device)
@@ -449,4 +452,7 @@ def fit_module(
     if best_state is not None and val:
         module.load_state_dict(best_state)
     module.eval()
+    # which rows of ``data`` were held out (None: explicit validation data or none): the estimators calibrate
+    # their out-of-distribution p-values on rows the network was not trained on; not saved with the history
+    history.validation_rows = validation_rows
     return history

@@ -36,6 +36,7 @@ from astrobayes.core.serialization import load as load_estimator
 from astrobayes.estimators import Classifier, DeepEnsemble, MCDropout, RNNEmbedding
 from astrobayes.estimators.metrics import apply_temperature as _apply_temperature
 from astrobayes.estimators.metrics import fit_temperature
+from astrobayes.estimators.ood import MIN_CALIBRATION
 from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
 
 from .features import SequenceConfig, build_sequences
@@ -345,10 +346,13 @@ def train_classifier(lightcurves: Lightcurves, *, task: str = "binary", use_reds
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*RNN module weights are not part of single contiguous.*")
         model.fit(x_train, y_train, validation=validation_pair, ood=False, **fit_options)
-        # the OOD reference: one sequence per training object, built as classify builds it. The augmented copies are
-        # several per object: a calibration copy would find its sibling in the reference, so calibration scores
-        # would be smaller than a fresh object's and fresh objects would be flagged too often.
-        model.fit_ood(build_sequences(train_lcs, config).masked(), seed=seed)
+        # the OOD reference: one sequence per training object, built as classify builds it (the augmented copies are
+        # several per object). Its p-values are calibrated on the objects no weight was fitted on (validation and
+        # temperature rows): those are exchangeable with fresh objects, training objects sit closer to the reference
+        held_out = np.concatenate([validation, calibration]).astype(int)
+        model.fit_ood(build_sequences(train_lcs, config).masked(), seed=seed,
+                      calibration=build_sequences(lightcurves.select(held_out), config).masked()
+                      if len(held_out) >= MIN_CALIBRATION else None)
     meta = {"n_train": int(len(train_rows)), "n_validation": int(len(validation)),
             "n_calibration": int(len(calibration)), "augment": int(augment), "noise": bool(noise),
             "partial_fraction": float(partial_fraction), "partial_days": [float(d) for d in partial_days],

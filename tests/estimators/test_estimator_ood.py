@@ -59,15 +59,16 @@ def _write_as_before_issue_22(path) -> None:
 def test_fit_builds_a_reference_on_the_context_vectors(fitted):
     reference = fitted.ood
     assert isinstance(reference, OODReference) and fitted.ood_note == ""
-    # context = the embedding's output (4 numbers); 20 % of the 4000 training rows calibrate
-    assert (reference.n_features, reference.n_calibration, reference.n_reference) == (4, 800, 3200)
+    # context = the embedding's output (4 numbers); the 400 validation rows (10 %), never trained on, calibrate
+    assert (reference.n_features, reference.n_calibration, reference.n_reference) == (4, 400, 3600)
+    assert reference.get_config()["calibration"] == "held out"
 
 
 def test_reference_is_saved_and_restored_bit_identically(fitted, tmp_path):
     path = tmp_path / "reg"
     fitted.save(path)
     header = json.loads(model_paths(path)[1].read_text())
-    assert header["ood"]["n_calibration"] == 800 and "0.99" in header["ood"]["calibration_score_quantiles"]
+    assert header["ood"]["n_calibration"] == 400 and "0.99" in header["ood"]["calibration_score_quantiles"]
     loaded = astrobayes.load(path)
     before, after = fitted.ood.state_dict(), loaded.ood.state_dict()
     assert before.keys() == after.keys()

@@ -231,3 +231,29 @@ def test_c2st_test_rejects_a_shift_and_names_bad_input():
         c2st_test(rng.normal(size=(50, 3)), simulated)
     with pytest.raises(ValueError, match="needs at least 10 rows on each side"):
         c2st_test(rng.normal(size=(6, 2)), simulated)
+
+
+def test_held_out_calibration_rows_calibrate_alone():
+    rng = np.random.default_rng(4)
+    reference = OODReference.fit(rng.normal(size=(1000, 3)), calibration=rng.normal(size=(250, 3)),
+                                 method="gaussian", seed=0)
+    assert (reference.n_reference, reference.n_calibration) == (1000, 250)
+    assert reference.get_config()["calibration"] == "held out"
+    fresh = reference.p_value(rng.normal(size=(4000, 3)))
+    # exchangeable with the calibration rows: flag rate α up to the binomial spread of 4000 draws and the
+    # calibration set's own quantile error (±3 sqrt(α(1-α)/250))
+    assert abs(np.mean(fresh <= 0.05) - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 4000) + 3 * np.sqrt(0.05 * 0.95 / 250)
+    with pytest.raises(ValueError, match="calibration has 2 feature"):
+        OODReference.fit(rng.normal(size=(1000, 3)), calibration=rng.normal(size=(250, 2)))
+    with pytest.raises(ValueError, match="at least 100 calibration rows"):
+        OODReference.fit(rng.normal(size=(1000, 3)), calibration=rng.normal(size=(50, 3)))
+
+
+def test_an_estimator_calibrates_on_its_explicit_validation_rows():
+    from astrobayes.estimators import Regressor
+
+    rng = np.random.default_rng(5)
+    x, x_val = rng.normal(size=(600, 2)), rng.normal(size=(150, 2))
+    model = Regressor(hidden=(8,))
+    model.fit(x, x[:, :1], validation=(x_val, x_val[:, :1]), epochs=2, progress=False)
+    assert (model.ood.n_reference, model.ood.n_calibration) == (600, 150)
