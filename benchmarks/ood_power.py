@@ -227,7 +227,8 @@ def run_supernovae(report: Report, sizes: Sizes) -> None:
         f"≤ {sizes.sn_epochs} epochs — a small run, {train_s:.0f} s; it trains on "
         f"{model.meta['n_train']} and holds out the rest for early stopping and temperature), {len(held_idx)} held "
         f"out for the tests below. Default OOD reference: {gaussian!r}, fitted by `train_classifier` on its "
-        f"{model.meta['n_train']} training objects; k-NN reference: `est.fit_ood(x, method='knn')` on all "
+        f"{model.meta['n_train']} training objects and calibrated on its "
+        f"{model.meta['n_validation'] + model.meta['n_calibration']} held-out ones; k-NN reference: `est.fit_ood(x, method='knn')` on all "
         f"{n_train} objects given to `train_classifier` (one interpolated sequence per object).")
     say()
     held = lcs.select(held_idx)

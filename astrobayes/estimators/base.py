@@ -31,8 +31,8 @@ from ..core.serialization import model_paths, module_config, module_from_config,
 from ..core.standardize import Standardizer
 from ..core.validation import Masked, as_inputs, as_tensor, check_same_length, index_inputs, inputs_to, n_rows
 from .layers import reset_parameters
-from .ood import (MAX_OOD_ROWS, METHODS, MIN_CALIBRATION, MIN_OOD_ROWS, MIN_REFERENCE, OOD_METHOD, ContextRecorder,
-                  OODReference, reference_p_values)
+from .ood import (MAX_OOD_ROWS, METHODS, MIN_CALIBRATION, MIN_HELD_OUT, MIN_OOD_ROWS, MIN_REFERENCE, OOD_METHOD,
+                  ContextRecorder, OODReference, reference_p_values)
 from .training import History, TrainingConfig, fit_module, training_config
 
 __all__ = ["Estimator", "Prediction", "FeatureNetwork"]
@@ -210,7 +210,9 @@ class Estimator:
             After training, fit :attr:`ood` on the context vectors of ``x``
             (:meth:`fit_ood`; nothing with fewer than ``MIN_OOD_ROWS`` = 300
             rows). Its p-values are calibrated on the validation rows (the
-            network never trained on them) when there are at least 100. True
+            network never trained on them) when there are at least
+            ``MIN_HELD_OUT`` = 300, else on 20 % of ``x`` held out of the
+            reference. True
             uses ``OOD_METHOD`` = "gaussian" (the Mahalanobis
             distance, O(d²) per object); "knn" the k-th nearest-neighbour
             distance (follows any shape of the training summaries, ~100 µs per
@@ -250,9 +252,9 @@ class Estimator:
         self._after_fit(x, y, config)
         if ood_method is not None:
             held_out = self.history.validation_rows  # rows of x the network was not trained on
-            if validation_data is not None:
+            if validation_data is not None and n_rows(validation_data[0]) >= MIN_HELD_OUT:
                 self._fit_ood(x, MAX_OOD_ROWS, config.seed, ood_method, calibration=validation_data[0])
-            elif held_out is not None and len(held_out) >= MIN_CALIBRATION:
+            elif held_out is not None and len(held_out) >= MIN_HELD_OUT:
                 kept = torch.ones(n_rows(x), dtype=torch.bool)
                 kept[held_out] = False
                 self._fit_ood(index_inputs(x, torch.nonzero(kept)[:, 0]), MAX_OOD_ROWS, config.seed, ood_method,

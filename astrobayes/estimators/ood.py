@@ -28,7 +28,7 @@ from ..core.paths import check_not_input
 from ..core.serialization import load_as, model_paths, register_estimator, write_model
 from ..core.validation import as_tensor
 
-__all__ = ["MAX_OOD_ROWS", "METHODS", "MIN_OOD_ROWS", "OOD_METHOD", "ContextRecorder", "OODReference", "reference_p_values"]
+__all__ = ["MAX_OOD_ROWS", "METHODS", "MIN_HELD_OUT", "MIN_OOD_ROWS", "OOD_METHOD", "ContextRecorder", "OODReference", "reference_p_values"]
 
 #: fewest training rows :meth:`Estimator.fit` builds an OOD reference from (fewer: none, and the model says why)
 MIN_OOD_ROWS = 300
@@ -47,6 +47,9 @@ def _positive_int(value, name: str, minimum: int = 1) -> int:
 
 #: calibration rows always held out (p-values reach down to 1/101 < 0.01)
 MIN_CALIBRATION = 100
+#: fewest validation rows (never trained on) that Estimator.fit calibrates on alone: with fewer, a flag at
+#: α = 0.01 would need a score above all but one or two of them, and one odd validation row decides it
+MIN_HELD_OUT = 300
 #: fewest reference rows a k-NN score is computed against
 MIN_REFERENCE = 100
 #: squared distances held at once while scoring (64 MB of float32)

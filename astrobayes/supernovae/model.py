@@ -36,7 +36,7 @@ from astrobayes.core.serialization import load as load_estimator
 from astrobayes.estimators import Classifier, DeepEnsemble, MCDropout, RNNEmbedding
 from astrobayes.estimators.metrics import apply_temperature as _apply_temperature
 from astrobayes.estimators.metrics import fit_temperature
-from astrobayes.estimators.ood import MIN_CALIBRATION
+from astrobayes.estimators.ood import MIN_HELD_OUT
 from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
 
 from .features import SequenceConfig, build_sequences
@@ -352,7 +352,7 @@ def train_classifier(lightcurves: Lightcurves, *, task: str = "binary", use_reds
         held_out = np.concatenate([validation, calibration]).astype(int)
         model.fit_ood(build_sequences(train_lcs, config).masked(), seed=seed,
                       calibration=build_sequences(lightcurves.select(held_out), config).masked()
-                      if len(held_out) >= MIN_CALIBRATION else None)
+                      if len(held_out) >= MIN_HELD_OUT else None)
     meta = {"n_train": int(len(train_rows)), "n_validation": int(len(validation)),
             "n_calibration": int(len(calibration)), "augment": int(augment), "noise": bool(noise),
             "partial_fraction": float(partial_fraction), "partial_days": [float(d) for d in partial_days],

@@ -59,7 +59,7 @@ def _write_as_before_issue_22(path) -> None:
 def test_fit_builds_a_reference_on_the_context_vectors(fitted):
     reference = fitted.ood
     assert isinstance(reference, OODReference) and fitted.ood_note == ""
-    # context = the embedding's output (4 numbers); the 400 validation rows (10 %), never trained on, calibrate
+    # context = the embedding's output (4 numbers); the 400 validation rows (10 %, >= MIN_HELD_OUT), never trained on, calibrate
     assert (reference.n_features, reference.n_calibration, reference.n_reference) == (4, 400, 3600)
     assert reference.get_config()["calibration"] == "held out"
 

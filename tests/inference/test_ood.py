@@ -253,7 +253,10 @@ def test_an_estimator_calibrates_on_its_explicit_validation_rows():
     from astrobayes.estimators import Regressor
 
     rng = np.random.default_rng(5)
-    x, x_val = rng.normal(size=(600, 2)), rng.normal(size=(150, 2))
+    x, x_val = rng.normal(size=(600, 2)), rng.normal(size=(300, 2))
     model = Regressor(hidden=(8,))
     model.fit(x, x[:, :1], validation=(x_val, x_val[:, :1]), epochs=2, progress=False)
-    assert (model.ood.n_reference, model.ood.n_calibration) == (600, 150)
+    assert (model.ood.n_reference, model.ood.n_calibration) == (600, 300)
+    # fewer than MIN_HELD_OUT = 300 validation rows: 20 % of x calibrate instead
+    model.fit(x, x[:, :1], validation=(x_val[:299], x_val[:299, :1]), epochs=2, progress=False)
+    assert (model.ood.n_reference, model.ood.n_calibration) == (480, 120)
