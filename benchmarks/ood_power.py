@@ -117,12 +117,13 @@ class Report:
         print(text, flush=True)
         self.lines.append(text)
 
-    def power_table(self, title: str, rows: list[tuple], extra: str | None = None) -> None:
-        """rows: (label, n, extra value or None, p_gauss, p_knn)."""
+    def power_table(self, title: str, rows: list[tuple], extra: str | None = None,
+                    names: tuple[str, str] = ("gaussian", "knn")) -> None:
+        """rows: (label, n, extra value or None, p of the first score, p of the second)."""
         self.say(f"### {title}")
         self.say()
         head = "| input | n |" + (f" {extra} |" if extra else "")
-        head += " gaussian p ≤ 0.05 | gaussian p ≤ 0.01 | knn p ≤ 0.05 | knn p ≤ 0.01 |"
+        head += "".join(f" {name} p ≤ {a:g} |" for name in names for a in ALPHAS)
         self.say(head)
         self.say("|---|---:|" + ("---:|" if extra else "") + "---:|---:|---:|---:|")
         for label, n, value, p_gauss, p_knn in rows:
@@ -441,7 +442,8 @@ def run_clusters(report: Report, sizes: Sizes) -> None:
              "grid posterior + OOD p-values from the same pass (`return_ood=True`)":
                  lambda: model.log_posterior_grid(x_ref, return_ood=True),
              "OOD p-values from the kept context vectors, after the pass (`recorded.p_value()`)": recorded_ref.p_value,
-             "default OOD score alone, from the context vectors (gaussian `p_value`)": lambda: gaussian.p_value(ctx_ref)}
+             f"default OOD score alone, from the context vectors ({gaussian.method} `p_value`)":
+                 lambda: gaussian.p_value(ctx_ref)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prepare_s = best_times({"prepare": lambda: model.prepare(test_members)}, 1)["prepare"]
@@ -450,8 +452,9 @@ def run_clusters(report: Report, sizes: Sizes) -> None:
     _, x_train, usable_train = model.prepare(members)
     x_train = x_train[usable_train]
     train_contexts, _ = contexts_and_p(est, x_train)
-    knn = est.fit_ood(x_train, method="knn", seed=0)
-    timed["k-NN OOD score alone, from the context vectors (for comparison)"] = lambda: knn.p_value(ctx_ref)
+    # the cluster model's default is the k-NN score (see train_mass_model); the comparison is the Gaussian one
+    knn = est.fit_ood(x_train, method="gaussian" if gaussian.method == "knn" else "knn", seed=0)
+    timed[f"{knn.method} OOD score alone, from the context vectors (for comparison)"] = lambda: knn.p_value(ctx_ref)
     for what, seconds in best_times(timed, sizes.cost_repeats).items():
         report.cost.append(("cluster MDN", what, *(1e6 * t / n for t in seconds)))
     report.cost.append(("cluster MDN", "features incl. interloper rejection (`prepare`, timed once), for scale",
@@ -459,17 +462,18 @@ def run_clusters(report: Report, sizes: Sizes) -> None:
     rows = [(label, count, f"{bias:+.3f}", p_gauss, knn.p_value(ctx))
             for label, (ctx, p_gauss, bias, count) in results.items()]
     reference = rows[0]
-    for method, ref, p in (("gaussian (default)", gaussian, reference[3]), ("knn", knn, reference[4])):
+    for method, ref, p in ((f"{gaussian.method} (default)", gaussian, reference[3]), (knn.method, knn, reference[4])):
         report.calibration.append(("clusters", method, reference[1], ref.n_calibration,
                                    {a: flagged(p, a) for a in ALPHAS}))
     report.population_reference.append(f"clusters: the feature vectors (standardised) of the {len(x_train)} "
                                        "training mocks")
-    report.power_table("2. Power — clusters: fraction flagged", rows, extra="mass bias (dex)")
+    report.power_table("2. Power — clusters: fraction flagged", rows, extra="mass bias (dex)",
+                       names=(f"{gaussian.method} (default)", knn.method))
     row = coma_table[0]
     say(f"**Coma** (NED field, `members_from_field` defaults: {len(coma)} members, σ_gapper "
         f"{row['sigma_gapper']:.0f}): `estimate_mass` gives log M = {row['log_mass_median']:.2f} "
         f"(+{row['log_mass_p84'] - row['log_mass_median']:.2f} / −{row['log_mass_median'] - row['log_mass_p16']:.2f}), "
-        f"ood_p_value (gaussian, default) = {row['ood_p_value']:.4f}, k-NN p-value = "
+        f"ood_p_value ({gaussian.method}, the default) = {row['ood_p_value']:.4f}, {knn.method} p-value = "
         f"{float(knn.p_value(coma_ctx)[0]):.4f}; flags: '{row['flags']}'"
         + (f"; warnings: {coma_warnings}" if coma_warnings else "; no warning") + ".")
     say()
