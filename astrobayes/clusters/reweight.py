@@ -17,7 +17,6 @@ those of the training mocks (``ood``: ``ood_p_value`` ≤ 0.01).
 """
 from __future__ import annotations
 
-import warnings
 
 import astropy.units as u
 import numpy as np
@@ -30,7 +29,7 @@ from astrobayes.clusters.halos import COSMOLOGY, DEFAULT_H, DEFAULT_LOG_MASS_RAN
 from astrobayes.clusters.simulate import DEFAULT_APERTURE, DEFAULT_V_CUT
 from astrobayes.clusters.massgrid import check_grid, grid_cdf, grid_quantiles, normalise
 from astrobayes.clusters.model import ClusterMassModel
-from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
+from astrobayes.inference.diagnostics.ood import OOD_ALPHA, report_ood
 
 __all__ = ["dynamical_log_likelihoods", "estimate_mass", "log_likelihood_grid", "mass_conventions", "quoting_range",
            "reweight"]
@@ -301,12 +300,11 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
     # info.description: on a Quantity column a bare .description is a stray attribute that no writer keeps
     table["mass_median"].info.description = ("median M200c [M_sun]"
                                              + conventions["description"][len("log10(M200c / M_sun)"):])
-    table["ood_p_value"] = ood_p_value
+    table["ood_p_value"] = ood_p_value  # its description and meta: report_ood below
     table["flags"] = [",".join(f) for f in flags]
     for name, text in (("cluster_id", "cluster identifier of the member catalog"),
                        ("n_members", "galaxies left after the training cylinder cut and interloper rejection"),
                        ("sigma_gapper", "gapper estimate of the line-of-sight velocity dispersion of those galaxies"),
-                       ("ood_p_value", OOD_DESCRIPTION),
                        ("flags", "comma-separated reasons for no estimate (too_few_members, no_velocity_spread) or "
                                  "for caution (outside_training, prior_edge, sparse_training, ood: ood_p_value ≤ "
                                  f"{OOD_ALPHA:g})")):
@@ -315,13 +313,8 @@ def estimate_mass(members: QTable, model: ClusterMassModel, *, prior="training",
                        "prior": chosen.to_dict(), "training_prior": model.training_prior.to_dict(),
                        "percentiles": list(percentiles), "log_mass_range": list(quoted),
                        **{key: value for key, value in conventions.items() if key != "description"},
-                       "n_train": model.settings.get("n_train"), "training_seed": model.settings.get("seed"),
-                       "ood_alpha": OOD_ALPHA, "ood_flagged": int((ood_p_value <= OOD_ALPHA).sum())})
-    if model.estimator.ood is None:
-        table.meta["ood_note"] = model.estimator.ood_note
+                       "n_train": model.settings.get("n_train"), "training_seed": model.settings.get("seed")})
     if chosen == model.training_prior:
         table.meta["prior"]["log_mass_range"] = list(quoted)  # the training prior, truncated to the quoted range
-    message = ood_warning(ood_p_value, alpha=OOD_ALPHA, objects="clusters")
-    if message:
-        warnings.warn(message, UserWarning, stacklevel=2)
+    report_ood(table, ood_p_value, note=model.estimator.ood_note, objects="clusters")
     return table

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from astrobayes.estimators.embeddings import CNNEmbedding
 from astrobayes.estimators.training import show_progress
-from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
+from astrobayes.inference.diagnostics.ood import report_ood
 from astrobayes.inference.npe import NPE, Posterior
 from astrobayes.inference.npe_importance import ImportanceResult, importance_sample
 from astrobayes.inference.priors import JointPrior, Uniform
@@ -181,14 +181,7 @@ class StructurePosterior:
         estimator = self.posterior.estimator
         ood_p = (np.asarray(estimator.ood_p_value(x), dtype=float) if estimator.ood is not None
                  else np.full(len(table), np.nan))
-        table["ood_p_value"] = ood_p
-        table["ood_p_value"].info.description = OOD_DESCRIPTION
-        table.meta.update({"ood_alpha": OOD_ALPHA, "ood_flagged": int((ood_p <= OOD_ALPHA).sum())})
-        if estimator.ood is None:
-            table.meta["ood_note"] = estimator.ood_note
-        message = ood_warning(ood_p, alpha=OOD_ALPHA, objects="stamps")
-        if message:
-            warnings.warn(message, UserWarning, stacklevel=2)
+        report_ood(table, ood_p, note=estimator.ood_note, objects="stamps")
         return table
 
     def save(self, path) -> None:

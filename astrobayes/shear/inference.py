@@ -27,7 +27,6 @@ S₈ = σ₈ √(Ω_m / 0.3) is derived from the draws of either route (:func:`s
 from __future__ import annotations
 
 import math
-import warnings
 
 import astropy.units as u
 import numpy as np
@@ -38,7 +37,7 @@ from astrobayes import __version__
 from astrobayes.estimators.healpix import HealpixEmbedding
 from astrobayes.estimators.regression import Regressor
 from astrobayes.inference.delta import DeltaMap
-from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
+from astrobayes.inference.diagnostics.ood import report_ood
 from astrobayes.inference.npe import NPE, Posterior
 from astrobayes.inference.priors import JointPrior, Uniform
 from astrobayes.inference.sampling import MCMCResult, run_emcee
@@ -307,13 +306,6 @@ def estimate_cosmology(observed, posterior: Posterior, *, n_draws: int = 2000, s
         for label, q in (("p16", 16), ("median", 50), ("p84", 84)):
             table[f"{name}_{label}"] = np.percentile(values, q, axis=1)
             table[f"{name}_{label}"].info.description = f"{q}th percentile of the posterior of {text}"
-    table["ood_p_value"] = ood_p
-    table["ood_p_value"].info.description = OOD_DESCRIPTION
-    table.meta.update({"n_draws": int(n_draws), "seed": seed, "astrobayes_version": __version__,
-                       "ood_alpha": OOD_ALPHA, "ood_flagged": int((ood_p <= OOD_ALPHA).sum())})
-    if estimator.ood is None:
-        table.meta["ood_note"] = estimator.ood_note
-    message = ood_warning(ood_p, alpha=OOD_ALPHA, objects="maps")
-    if message:
-        warnings.warn(message, UserWarning, stacklevel=2)
+    table.meta.update({"n_draws": int(n_draws), "seed": seed, "astrobayes_version": __version__})
+    report_ood(table, ood_p, note=estimator.ood_note, objects="maps")
     return table

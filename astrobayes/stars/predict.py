@@ -41,7 +41,7 @@ from astrobayes import __version__
 from astrobayes.estimators.ensemble import DeepEnsemble
 from astrobayes.estimators.regression import Regressor
 from astrobayes.inference.delta import DeltaMap
-from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
+from astrobayes.inference.diagnostics.ood import report_ood
 from astrobayes.stars.emulator import _check_map
 from astrobayes.stars.simulate import luminosity_from_sigma
 
@@ -377,18 +377,13 @@ def predict_stars(stars, stellar_map, *, feh=None, tau=None, default_feh: float 
         out[name] = np.asarray(flags[name], dtype=bool) & np.ones(len(mass), dtype=bool)
     out["flags"] = np.array([",".join(n for n in DOMAIN_FLAGS if out[n][i]) for i in range(len(mass))], dtype=str)
     out["in_domain"] = ~np.any([np.asarray(out[n]) for n in _EXCLUDING], axis=0)
-    out["ood_p_value"] = ood_p
-    out["ood_p_value"].info.description = OOD_DESCRIPTION
     counts = {name: int(np.sum(out[name])) for name in DOMAIN_FLAGS}
     out.meta.update({"model": domain.get("model", repr(stellar_map)), "stellar_map_domain": domain,
                      "log_mass_range": [mass_low, mass_high], "feh_range": [feh_low, feh_high],
                      "default_feh": float(default_feh), "min_log_g": float(min_log_g),
                      "max_radius_ratio": float(max_radius_ratio), "extrapolate": extrapolate,
                      "sigma": str(const.sigma_sb), "flag_counts": counts, "seed": domain.get("seed"),
-                     "astrobayes_version": __version__, "ood_alpha": OOD_ALPHA,
-                     "ood_flagged": int((ood_p <= OOD_ALPHA).sum())})
-    if ood_note:
-        out.meta["ood_note"] = ood_note
+                     "astrobayes_version": __version__})
     flagged = {name: count for name, count in counts.items() if count}
     if warn and flagged:
         nan = "" if extrapolate or not outside.any() else (f"; the {int(outside.sum())} outside the map's domain "
@@ -396,7 +391,5 @@ def predict_stars(stars, stellar_map, *, feh=None, tau=None, default_feh: float 
         warnings.warn(f"predict_stars: of {len(mass)} stars, " + ", ".join(f"{c} {n}" for n, c in flagged.items())
                       + (f" (no_feh: [Fe/H] = {default_feh:g} assumed)" if "no_feh" in flagged else "") + nan,
                       UserWarning, stacklevel=2)
-    message = ood_warning(ood_p, alpha=OOD_ALPHA, objects="stars")
-    if warn and message:
-        warnings.warn(message, UserWarning, stacklevel=2)
+    report_ood(out, ood_p, note=ood_note, objects="stars", warn=warn)
     return out

@@ -37,7 +37,7 @@ from astrobayes.estimators import Classifier, DeepEnsemble, MCDropout, RNNEmbedd
 from astrobayes.estimators.metrics import apply_temperature as _apply_temperature
 from astrobayes.estimators.metrics import fit_temperature
 from astrobayes.estimators.ood import MIN_HELD_OUT
-from astrobayes.inference.diagnostics.ood import OOD_ALPHA, OOD_DESCRIPTION, ood_warning
+from astrobayes.inference.diagnostics.ood import report_ood
 
 from .features import SequenceConfig, build_sequences
 from .io import Lightcurves
@@ -424,14 +424,7 @@ def classify(lightcurves: Lightcurves, model: SupernovaClassifier) -> Table:
     # both terms describe the same distributions
     table["mutual_information"] = np.maximum(entropy(members.mean(axis=0)) - entropy(members).mean(axis=0), 0.0)
     table["n_epochs"] = sequences.lengths
-    table["ood_p_value"] = ood_p
-    table["ood_p_value"].info.description = OOD_DESCRIPTION
     table.meta.update({"task": model.task, "temperature": model.temperature, "astrobayes_version": __version__,
-                       "estimator": type(model.estimator).__name__, "ood_alpha": OOD_ALPHA,
-                       "ood_flagged": int((ood_p <= OOD_ALPHA).sum())})
-    if model.estimator.ood is None:
-        table.meta["ood_note"] = model.estimator.ood_note
-    message = ood_warning(ood_p, alpha=OOD_ALPHA, objects="lightcurves")
-    if message:
-        warnings.warn(message, UserWarning, stacklevel=2)
+                       "estimator": type(model.estimator).__name__})
+    report_ood(table, ood_p, note=model.estimator.ood_note, objects="lightcurves")
     return table

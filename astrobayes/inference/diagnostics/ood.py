@@ -25,6 +25,7 @@ summaries of the training set:
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -35,7 +36,7 @@ from ...estimators.ood import OODReference, _scale
 from ._checks import _positive_int
 
 __all__ = ["C2STResult", "MMDResult", "OOD_ALPHA", "OOD_DESCRIPTION", "OODReference", "c2st_test", "mmd_test",
-           "ood_warning"]
+           "ood_warning", "report_ood"]
 
 #: level at which the domain functions (``classify``, ``estimate_mass``) flag objects
 OOD_ALPHA = 0.01
@@ -45,6 +46,42 @@ OOD_DESCRIPTION = ("conformal p-value that the network's summary of this object 
                    "k-th nearest neighbour): small = "
                    "unlike anything the network was trained on; at most a fraction α of objects like the "
                    "simulations have ood_p_value ≤ α")
+
+
+def report_ood(table, p_values, *, note: str = "", objects: str = "objects", warn: bool = True,
+               stacklevel: int = 3) -> None:
+    """Put a domain table's OOD p-values where a user looks: the column, its meta, and the one-line warning.
+
+    Sets the ``ood_p_value`` column (with :data:`OOD_DESCRIPTION`; an existing
+    column keeps its place), ``meta["ood_alpha"]`` (:data:`OOD_ALPHA`) and
+    ``meta["ood_flagged"]`` (objects with p ≤ α), ``meta["ood_note"]`` when
+    ``note`` says why there are no p-values, and warns with
+    :func:`ood_warning` when ``warn`` and any object is flagged.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        The domain function's output, one row per object.
+    p_values : array-like (n,)
+        Each object's p-value (NaN where there is none).
+    note : str
+        Why the model has no reference ("" when it has one).
+    objects : str
+        What the rows are called in the warning ("clusters", "stars").
+    warn : bool
+        Warn when any object is flagged.
+    stacklevel : int
+        Of the warning: 3 points at the caller of the domain function.
+    """
+    p = np.asarray(p_values, dtype=float)
+    table["ood_p_value"] = p
+    table["ood_p_value"].info.description = OOD_DESCRIPTION
+    table.meta.update({"ood_alpha": OOD_ALPHA, "ood_flagged": int((p <= OOD_ALPHA).sum())})
+    if note:
+        table.meta["ood_note"] = note
+    message = ood_warning(p, alpha=OOD_ALPHA, objects=objects)
+    if warn and message:
+        warnings.warn(message, UserWarning, stacklevel=stacklevel)
 
 
 def ood_warning(p_values, *, alpha: float = OOD_ALPHA, objects: str = "objects") -> str | None:
