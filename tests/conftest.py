@@ -30,6 +30,7 @@ LONG_TESTS = {
     "tests/test_tutorials.py::test_tutorial_runs_and_writes_its_figures[02_delta_maps_in_hierarchical_models.py]":
         55,
     "tests/test_tutorials.py::test_tutorial_runs_and_writes_its_figures[04_cluster_masses.py]": 28,
+    "tests/test_tutorials.py::test_tutorial_runs_and_writes_its_figures[08_out_of_distribution.py]": 24,
     "tests/inference/test_hierarchical.py::test_recovers_analytic_posterior_with_learned_map[marginal-50]": 24,
     "tests/clusters/test_mass_model.py": 109,
     "tests/supernovae/test_beams.py": 45,
