@@ -93,13 +93,23 @@ def _summarise_ood(header: dict) -> str:
     if "ood" not in header:
         return "no reference (saved before astrobayes kept one; fit_ood(x) and save again)"
     ood = header.get("ood")
-    if not isinstance(ood, dict):
+    if ood is None:
         return f"no reference: {header.get('ood_note') or 'not recorded'}"
-    method = ood.get("method", "knn")
+    method = ood.get("method", "knn") if isinstance(ood, dict) else None
+    if method not in ("knn", "gaussian"):  # astrobayes.load refuses such a file: say so rather than describe it
+        what = f"unknown method {method!r}" if isinstance(ood, dict) else f"a {type(ood).__name__}, not a dict"
+        return f"damaged entry ({what}): loading this model will fail"
     score = "Mahalanobis distance" if method == "gaussian" else f"distance to the {ood.get('k', '?')}-th neighbour"
-    quantiles = ood.get("calibration_score_quantiles") or {}
-    shown = ", ".join(f"q{float(q) * 100:g} {v:.3g}" for q, v in quantiles.items()
-                      if isinstance(v, (int, float)) and not isinstance(v, bool))
+    quantiles = ood.get("calibration_score_quantiles")
+
+    def level(q) -> float | None:
+        try:
+            return float(q) * 100
+        except (TypeError, ValueError):
+            return None
+
+    shown = ", ".join(f"q{level(q):g} {v:.3g}" for q, v in (quantiles.items() if isinstance(quantiles, dict) else ())
+                      if level(q) is not None and isinstance(v, (int, float)) and not isinstance(v, bool))
     return (f"{method} reference ({score}) of {ood.get('n_features', '?')}-d context vectors, fitted on "
             f"{ood.get('n_reference', '?')} training rows, p-values calibrated on {ood.get('n_calibration', '?')} "
             f"held-out rows (their scores: {shown or 'not recorded'})")

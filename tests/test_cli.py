@@ -63,6 +63,33 @@ def test_inspect_shows_the_out_of_distribution_reference(tmp_path, capsys):
     assert "calibrated on 100 held-out rows" in line and "q95 " in line
 
 
+def test_inspect_describes_a_damaged_ood_entry_without_failing(tmp_path, capsys):
+    from astrobayes.core.serialization import read_model, write_model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 2))
+    model = Regressor(hidden=(8,))
+    model.fit(x, x[:, :1], epochs=1, progress=False)
+    model.save(tmp_path / "m")
+    header, tensors = read_model(tmp_path / "m")
+    keep = {"format", "format_version", "astrobayes_version", "torch_version", "created", "class", "config",
+            "weights_file", "weights_sha256"}
+    extra = {k: v for k, v in header.items() if k not in keep}
+    ood = extra["ood"]
+    cases = [("yes", "damaged entry (a str, not a dict): loading this model will fail"),
+             ([1, 2], "damaged entry (a list, not a dict)"),
+             (dict(ood, method="foo"), "damaged entry (unknown method 'foo')"),
+             # quantiles that are not {level: score}: were a ValueError or an AttributeError traceback
+             (dict(ood, calibration_score_quantiles={"median": 1.0, "0.95": 2.5}), "(their scores: q95 2.5)"),
+             (dict(ood, calibration_score_quantiles=[1.0, 2.0]), "(their scores: not recorded)"),
+             (dict(ood, calibration_score_quantiles="high"), "(their scores: not recorded)")]
+    for entry, expected in cases:
+        write_model(tmp_path / "damaged", header["class"], header["config"], tensors, dict(extra, ood=entry))
+        assert main(["inspect", str(tmp_path / "damaged")]) == 0
+        line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("out of distr."))
+        assert expected in line, (entry, line)
+
+
 def test_inspect_accepts_either_file_of_the_pair(saved_model, capsys):
     assert main(["inspect", str(saved_model) + ".safetensors"]) == 0
     assert main(["inspect", str(saved_model) + ".json"]) == 0

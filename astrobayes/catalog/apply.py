@@ -376,7 +376,8 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
         float64 columns ``{param}_mean``, ``{param}_std`` and one per quantile;
         a Posterior adds ``acceptance`` (fraction of its draws inside the prior
         support); a classifier gives ``prob_{class}`` and ``predicted_class``
-        instead. Rows with any NaN or infinite input get NaN summaries (and
+        instead. Rows with any NaN or infinite input (or one beyond float32's
+        range, ~3.4e38, such as a 1e99 sentinel) get NaN summaries (and
         ``predicted_class`` −1); the other rows are unaffected. A model
         that keeps an out-of-distribution reference (every estimator fitted
         by this version) adds ``ood_p_value``: the conformal p-value that
@@ -415,7 +416,7 @@ def apply_estimator(catalog, model, columns: Sequence[str] | None = None, *, n_d
     index = catalog.index if isinstance(catalog, pd.DataFrame) else pd.RangeIndex(len(x))
     wrapped.estimator.to(device)
     entropy = np.random.SeedSequence(seed).entropy
-    good = np.flatnonzero(np.isfinite(x).all(axis=1))
+    good = _readable_rows(x)
     d = len(wrapped.parameters)
     estimator = wrapped.estimator
     reference = getattr(estimator, "ood", None)
@@ -491,7 +492,7 @@ def posterior_draws(catalog, model, columns: Sequence[str] | None = None, *, n: 
                     device="auto") -> np.ndarray:
     """``n`` draws per row, shape (m, n, d), from the same kind of per-row streams as :func:`apply_estimator`.
 
-    Rows with non-finite inputs get NaN draws. Not for classifiers.
+    Rows with non-finite inputs (or beyond float32's range) get NaN draws. Not for classifiers.
 
     Examples
     --------
@@ -514,11 +515,17 @@ def posterior_draws(catalog, model, columns: Sequence[str] | None = None, *, n: 
     # a stream apart from the summaries' (spawn key offset) so that the draws are not the summaries' first draws
     entropy = np.random.SeedSequence(None if seed is None else seed + 2**32).entropy
     out = np.full((len(x), int(n), len(wrapped.parameters)), np.nan)
-    good = np.flatnonzero(np.isfinite(x).all(axis=1))
+    good = _readable_rows(x)
     for start in range(0, len(good), 4096):
         rows = good[start:start + 4096]
         out[rows] = _row_draws(wrapped, x[rows], keys[rows], int(n), entropy)[0]
     return out
+
+
+def _readable_rows(x: np.ndarray) -> np.ndarray:
+    """Indices of the rows the float32 network can read: finite, and within float32's range (a sentinel such as
+    1e99 would become inf inside the network, and must give that row NaN, not fail the catalogue)."""
+    return np.flatnonzero((np.abs(x) <= np.finfo(np.float32).max).all(axis=1))
 
 
 def _check_draw_memory(rows: int, n: int, d: int, argument: str, copies: int) -> None:

@@ -63,6 +63,11 @@ _OLD_FILE = ("this model was saved by an astrobayes without out-of-distribution 
              "fit_ood(x) with in-distribution inputs (e.g. its training simulations) and save it again")
 
 
+#: why a model read from a file whose header records no reference and no (readable) reason has none
+_NO_NOTE = ("the model file holds no out-of-distribution reference and does not say why: call fit_ood(x) with "
+            "in-distribution inputs (e.g. its training simulations) and save it again")
+
+
 def _ood_option(ood) -> str | None:
     """The OOD score method an ``ood=`` argument asks for (None: no reference)."""
     if isinstance(ood, bool):
@@ -227,12 +232,25 @@ class Estimator:
         """
         config = training_config(config, **changes)
         ood_method = _ood_option(ood)
+        previous = self.dims, self._ood, self._ood_note
         self.dims = {}  # a refit may use data of another shape: forget the previous fit's
+        try:  # bad inputs are refused before anything of a previous fit (network, reference) is replaced
+            x = self._check_x(x)
+            y = self._check_y(y)
+            check_same_length(x=x, y=y)
+            self.dims = self._infer_dims(x, y)
+            validation_data = None
+            if validation is not None:
+                if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                    raise TypeError("validation must be a pair (x_val, y_val)")
+                x_val = self._check_x(validation[0], "validation x")
+                y_val = self._check_y(validation[1], "validation y")
+                check_same_length(x_val=x_val, y_val=y_val)
+                validation_data = (x_val, y_val)
+        except (TypeError, ValueError):
+            self.dims, self._ood, self._ood_note = previous
+            raise
         self._set_ood(None, _NOT_FITTED)
-        x = self._check_x(x)
-        y = self._check_y(y)
-        check_same_length(x=x, y=y)
-        self.dims = self._infer_dims(x, y)
         seed_everything(config.seed)
         with network_size_guard(repr(self)):  # refused before torch allocates an absurd network
             self.network = self._build()
@@ -240,13 +258,6 @@ class Estimator:
             self.network.features.x_scaler.fit(x)
             if hasattr(self.network, "y_scaler"):
                 self.network.y_scaler.fit(y)
-        validation_data = None
-        if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise TypeError("validation must be a pair (x_val, y_val)")
-            x_val, y_val = self._check_x(validation[0], "validation x"), self._check_y(validation[1], "validation y")
-            check_same_length(x_val=x_val, y_val=y_val)
-            validation_data = (x_val, y_val)
         self.history = fit_module(self.network, self._loss, (x, y), config, validation_data=validation_data,
                                   description=f"fit {type(self).__name__}")
         self._after_fit(x, y, config)
@@ -305,9 +316,9 @@ class Estimator:
             In-distribution inputs, as for :meth:`predict`.
         calibration : array-like or ``(values, mask)``, optional
             In-distribution inputs the network was *not* trained on (its
-            validation rows), at least 100: they calibrate the p-values and
-            ``x`` is the reference (:meth:`OODReference.fit`). :meth:`fit`
-            passes its validation rows.
+            validation rows), at least 100 (fewer: a ValueError): they
+            calibrate the p-values and ``x`` is the reference
+            (:meth:`OODReference.fit`). :meth:`fit` passes its validation rows.
         method : {"gaussian", "knn"}
             The score (see :meth:`OODReference.fit`).
         max_rows : int
@@ -327,7 +338,13 @@ class Estimator:
             raise ValueError(f"max_rows must be an integer >= {MIN_OOD_ROWS}, got {max_rows!r}")
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         held_out = None if calibration is None else owner._check_x(calibration, "calibration")
+        if held_out is not None and n_rows(held_out) < MIN_CALIBRATION:
+            raise ValueError(f"calibration has {n_rows(held_out)} row(s); at least {MIN_CALIBRATION} are needed to "
+                             "calibrate the p-values on them alone (or leave calibration out: then 20 % of x is "
+                             "held out)")
         return owner._fit_ood(owner._check_x(x), int(max_rows), seed, method, calibration=held_out)
 
     def _fit_ood(self, inputs, max_rows: int, seed: int | None, method: str = OOD_METHOD,
@@ -552,8 +569,11 @@ class Estimator:
                 raise ValueError("the weights file holds an out-of-distribution reference that the header does not "
                                  "describe")
             note = header.get("ood_note") if "ood" in header else _OLD_FILE
-            self._set_ood(None, note if isinstance(note, str) else _OLD_FILE)
+            self._set_ood(None, note if isinstance(note, str) and note.strip() else _NO_NOTE)
             return
+        if not isinstance(spec, dict):
+            raise ValueError(f"the header's 'ood' entry must be a dict describing the out-of-distribution "
+                             f"reference (or null), got {type(spec).__name__}")
         reference = OODReference.from_state(spec, tensors)
         if reference.n_features != self._context_dim():
             raise ValueError(f"the out-of-distribution reference has {reference.n_features} features but the "

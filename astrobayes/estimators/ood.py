@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -89,6 +90,22 @@ def _scale(data: torch.Tensor) -> torch.Tensor:
     return torch.where(std > 0, std, torch.ones_like(std))
 
 
+def _standardisation(rows: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and :func:`_scale` of the reference rows; a ValueError naming ``name`` when they overflow float64."""
+    mean, scale = rows.mean(dim=0), _scale(rows)
+    if not (torch.isfinite(mean).all() and torch.isfinite(scale).all()):
+        columns = torch.nonzero(~(torch.isfinite(mean) & torch.isfinite(scale))).flatten().tolist()
+        raise ValueError(f"{name} has values too large to standardise in float64 (column(s) {columns[:10]}: their "
+                         "mean or standard deviation overflows); rescale them (e.g. take a logarithm)")
+    # a column that varies but whose variance underflows to 0 would be taken for a constant one
+    lost = (rows.std(dim=0, unbiased=False) == 0) & (rows.amax(dim=0) > rows.amin(dim=0))
+    if lost.any():
+        columns = torch.nonzero(lost).flatten().tolist()
+        raise ValueError(f"{name} has values too small to standardise in float64 (column(s) {columns[:10]}: their "
+                         "variance underflows to 0); rescale them")
+    return mean, scale
+
+
 @register_estimator
 class OODReference:
     """Out-of-distribution p-values from a distance in a summary space (k-NN or Mahalanobis).
@@ -147,8 +164,8 @@ class OODReference:
         self.scale = torch.as_tensor(scale, dtype=torch.float64).cpu()
         self.reference = torch.as_tensor(reference, dtype=torch.float32)
         calibration = torch.as_tensor(calibration_scores, dtype=torch.float32).cpu()
-        if self.mean.ndim != 1 or self.scale.shape != self.mean.shape:
-            raise ValueError(f"mean and scale must be 1-D of equal length, got shapes {tuple(self.mean.shape)} "
+        if self.mean.ndim != 1 or self.scale.shape != self.mean.shape or len(self.mean) == 0:
+            raise ValueError(f"mean and scale must be 1-D of equal length >= 1, got shapes {tuple(self.mean.shape)} "
                              f"and {tuple(self.scale.shape)}")
         if not (torch.isfinite(self.scale).all() and (self.scale > 0).all() and torch.isfinite(self.mean).all()):
             raise ValueError("scale must be finite and positive and mean finite in every column")
@@ -204,7 +221,7 @@ class OODReference:
         max_reference, max_calibration : int
             Caps on the two subsets.
         seed : int
-            Seeds the split.
+            Seeds the split (>= 0).
 
         Returns
         -------
@@ -213,12 +230,16 @@ class OODReference:
         Raises
         ------
         ValueError
-            For NaN/inf rows, or fewer rows than 100 calibration rows plus
+            For NaN/inf rows, no columns, values whose spread over- or
+            underflows float64, or fewer rows than 100 calibration rows plus
             max(k, 100) reference rows.
         """
         data = as_tensor(summaries, "summaries", ndim=2, dtype=torch.float64)
+        if data.shape[1] == 0:
+            raise ValueError("summaries has 0 columns: give at least one number per object")
         method = _method(method)
         k = _positive_int(k, "k")
+        seed = _positive_int(seed, "seed", 0)
         fraction = _fraction(calibration_fraction, "calibration_fraction")
         max_reference = _positive_int(max_reference, "max_reference", max(k, MIN_REFERENCE))
         max_calibration = _positive_int(max_calibration, "max_calibration", MIN_CALIBRATION)
@@ -233,9 +254,9 @@ class OODReference:
         n_reference = min(n - n_calibration, max_reference)
         order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
         rows = data[order[n_calibration:n_calibration + n_reference]]
-        mean, scale = rows.mean(dim=0), _scale(rows)
+        mean, scale = _standardisation(rows, "summaries")
         reference = ((rows - mean) / scale)
-        meta = {"n_fit": n, "seed": int(seed), "calibration_fraction": fraction}
+        meta = {"n_fit": n, "seed": seed, "calibration_fraction": fraction}
         if method == "gaussian":
             reference = _whitener(reference)
             meta["n_reference"] = n_reference
@@ -260,9 +281,9 @@ class OODReference:
             data = data[torch.from_numpy(np.sort(rng.choice(len(data), max_reference, replace=False)))]
         if len(held_out) > max_calibration:
             held_out = held_out[torch.from_numpy(np.sort(rng.choice(len(held_out), max_calibration, replace=False)))]
-        mean, scale = data.mean(dim=0), _scale(data)
+        mean, scale = _standardisation(data, "summaries")
         reference = (data - mean) / scale
-        meta = {"n_fit": len(data) + len(held_out), "seed": int(seed), "calibration": "held out"}
+        meta = {"n_fit": len(data) + len(held_out), "seed": seed, "calibration": "held out"}
         if method == "gaussian":
             reference = _whitener(reference)
             meta["n_reference"] = len(data)
@@ -307,12 +328,12 @@ class OODReference:
     def _scores(self, queries: torch.Tensor) -> torch.Tensor:
         """k-th nearest-neighbour distances (float32, CPU) of raw (n, d) float64 rows, in chunks."""
         reference = self.reference
-        if self.method == "gaussian":  # Mahalanobis distance |z W| = |(q - mean) (W / scale)|, in float32
+        if self.method == "gaussian":  # Mahalanobis distance |z W|, z = (q - mean) / scale, the product in float32
             with torch.no_grad():
-                folded = (reference.double() / self.scale[:, None].to(reference.device)).float()
-                centred = queries.to(device=reference.device, dtype=torch.float32) \
-                    - self.mean.to(device=reference.device, dtype=torch.float32)
-                return (centred @ folded).norm(dim=1).cpu()
+                # standardised in the queries' own precision: raw float64 summaries with a large offset
+                # (60000 ± 0.001) or a tiny scale (1e-40) would lose their spread to float32 if cast first
+                z = (queries - self.mean.to(queries.dtype)) / self.scale.to(queries.dtype)
+                return (z.to(device=reference.device, dtype=torch.float32) @ reference).norm(dim=1).cpu()
         reference_sq = (reference * reference).sum(dim=1)[None, :]
         rows = max(1, _CHUNK_ELEMENTS // len(reference))
         out = torch.empty(len(queries), dtype=torch.float32)
@@ -396,13 +417,15 @@ class OODReference:
         """Rebuild from :meth:`get_config` and :meth:`state_dict` output."""
         if not isinstance(config, dict):
             raise TypeError(f"config must be a dict, got {type(config).__name__}")
+        if not isinstance(tensors, Mapping):
+            raise TypeError(f"tensors must be a dict of tensors, got {type(tensors).__name__}")
         missing = [name for name in ("mean", "scale", "reference", "calibration_scores") if name not in tensors]
         if missing:
             raise ValueError(f"tensors lack {missing}")
         meta = {key: config[key] for key in ("n_fit", "seed", "calibration_fraction", "calibration") if key in config}
         method = config.get("method", "knn")  # files written before "gaussian" existed hold k-NN references
         if method == "gaussian":
-            meta["n_reference"] = config.get("n_reference", 0)
+            meta["n_reference"] = _positive_int(config.get("n_reference", 0), "config['n_reference']", 0)
         return cls(tensors["mean"], tensors["scale"], tensors["reference"], tensors["calibration_scores"],
                    config.get("k"), meta, method=method)
 

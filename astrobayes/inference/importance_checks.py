@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from astropy.table import Table
 
+from astrobayes.core.limits import memory_bytes
+from astrobayes.core.validation import as_tensor
 from astrobayes.inference.sampling import MCMCResult
 
 __all__ = ["ImportanceChecks"]
@@ -70,11 +72,13 @@ class ImportanceChecks:
         Parameters
         ----------
         alphas : array-like (S, h)
-            Posterior draws of the hyperparameters (e.g. ``result.samples``).
+            Posterior draws of the hyperparameters (e.g. ``result.samples``);
+            a 1-D array of length h is one draw.
         alpha : float
             Objects with p ≤ ``alpha`` are flagged.
         n_population : int
-            Proposal draws that represent p(z | α).
+            Proposal draws that represent p(z | α); with the ``alphas`` used
+            they must fit in half this machine's memory (~64 bytes each).
         max_alphas : int
             Use at most this many of ``alphas``.
         seed : int
@@ -105,14 +109,28 @@ class ImportanceChecks:
         >>> np.flatnonzero(check["flagged"]).tolist()  # y = 9 at 8.8σ; the next lowest, y = -2.7, has p = 0.005
         [40]
         """
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+                or not 0 < alpha < 1:
             raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
         for name, value, low in (("n_population", n_population, 100), ("max_alphas", max_alphas, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        theta = self._theta(alphas)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        draws = as_tensor(alphas, "alphas", ndim=(1, 2), dtype=torch.float64)
+        if draws.shape[-1] != self.hyperprior.ndim:
+            raise ValueError(f"alphas must have shape (S, {self.hyperprior.ndim}): one row per posterior draw of "
+                             f"the hyperparameters {self.hyperprior.names}, got {tuple(draws.shape)}")
+        theta = self._theta(draws)
         if len(theta) > max_alphas:
             theta = theta[np.linspace(0, len(theta) - 1, max_alphas).round().astype(int)]
+        # the population draws' discrepancies, weights, order and tail masses: ~8 (S, M) float64 arrays at once
+        needed = 64.0 * len(theta) * float(n_population)
+        available = memory_bytes() or 2**36  # unknown: assume 64 GiB
+        if needed > available / 2:
+            raise ValueError(f"n_population = {n_population:,} with {len(theta)} hyperparameter draw(s) would hold "
+                             f"about {needed / 2**30:,.1f} GiB at once on a machine with {available / 2**30:,.1f} "
+                             "GiB; lower n_population or max_alphas")
         if not torch.isfinite(self.log_prob(theta)).all():
             raise ValueError("alphas holds hyperparameters outside the prior (log posterior -inf): pass posterior "
                              "draws, e.g. result.samples")

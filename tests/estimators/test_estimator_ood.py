@@ -123,7 +123,7 @@ def test_damaged_ood_entries_are_model_file_errors(fitted, tmp_path):
     header, tensors = read_model(path)
     extra = {k: v for k, v in header.items() if k not in _HEADER_KEYS}
     write_model(path, header["class"], header["config"], tensors, dict(extra, ood="yes"))
-    with pytest.raises(ModelFileError, match="config must be a dict"):
+    with pytest.raises(ModelFileError, match="the header's 'ood' entry must be a dict .* got str"):
         astrobayes.load(path)
     write_model(path, header["class"], header["config"], tensors, dict(extra, ood=None))
     with pytest.raises(ModelFileError, match="header does not describe"):
@@ -132,6 +132,11 @@ def test_damaged_ood_entries_are_model_file_errors(fitted, tmp_path):
     write_model(path, header["class"], header["config"], no_mean, extra)
     with pytest.raises(ModelFileError, match=r"lack \['mean'\]"):
         astrobayes.load(path)
+    # no reference and an empty reason: the error still says what to do
+    weights = {k: t for k, t in tensors.items() if not k.startswith("ood.")}
+    write_model(path, header["class"], header["config"], weights, dict(extra, ood=None, ood_note=""))
+    with pytest.raises(RuntimeError, match=r"does not say why: call fit_ood\(x\)"):
+        astrobayes.load(path).ood_p_value(np.zeros((2, DIM)))
 
 
 def test_ood_false_and_too_few_rows_leave_a_note():
@@ -162,6 +167,34 @@ def test_the_training_subsample_is_bounded_and_seeded():
     assert torch.equal(first.reference, again.reference)
     with pytest.raises(ValueError, match="max_rows"):
         model.fit_ood(x, max_rows=10)
+
+
+def test_fit_ood_refuses_too_few_calibration_rows_and_odd_seeds():
+    x, y = _simulate(1000, seed=11)
+    model = Regressor(hidden=(8,))
+    model.fit(x, y, epochs=1, progress=False)
+    before = model.ood
+    # an explicit calibration set too small to calibrate on was silently replaced by 20 % of x
+    with pytest.raises(ValueError, match=r"calibration has 50 row\(s\); at least 100"):
+        model.fit_ood(x, calibration=x[:50])
+    for seed in ("a", 1.5, -1, True):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer or None"):
+            model.fit_ood(x, seed=seed)
+    assert model.ood is before
+
+
+def test_a_refit_refused_for_bad_input_leaves_the_fitted_model_as_it_was():
+    x, y = _simulate(1000, seed=12)
+    model = Regressor(hidden=(8,))
+    model.fit(x, y, epochs=3, progress=False)
+    reference, mean = model.ood, model.predict(x[:20]).mean
+    # a bad validation pair used to be found only after a fresh, untrained network had replaced the trained one
+    with pytest.raises(ValueError, match="x_val has 10, y_val has 9"):
+        model.fit(x, y, epochs=1, progress=False, validation=(x[:10], y[:9]))
+    with pytest.raises(ValueError, match="y has 10"):
+        model.fit(x, y[:10], epochs=1, progress=False)
+    assert np.array_equal(model.predict(x[:20]).mean, mean)
+    assert model.ood is reference and model.ood_note == "" and model.dims["x_shape"] == [DIM]
 
 
 # ---------------------------------------------------------------- one pass: the answer and its p-value

@@ -46,5 +46,19 @@ def test_bad_arguments_are_named():
         model.object_check(np.zeros((3, 1)), alpha=1.5)
     with pytest.raises(ValueError, match="n_population must be"):
         model.object_check(np.zeros((3, 1)), n_population=10)
-    with pytest.raises(ValueError, match=r"theta must have shape \(m, 1\)"):
+    with pytest.raises(ValueError, match=r"alphas must have shape \(S, 1\).*got \(3, 2\)"):
         model.object_check(np.zeros((3, 2)))
+    for alphas, match in ((0.0, "alphas must have 1 or 2 dimension"), (np.empty((0, 1)), "alphas is empty"),
+                          ([[0.0], [np.nan]], r"alphas has 1 row\(s\) with NaN or inf \(indices 1\)"),
+                          ([["a"]], "alphas must be numeric"), (np.zeros(3), r"alphas must have shape \(S, 1\)")):
+        with pytest.raises((TypeError, ValueError), match=match):
+            model.object_check(alphas)
+    for seed in (None, "a", 1.7):
+        with pytest.raises(ValueError, match="seed must be an integer"):
+            model.object_check(np.zeros((3, 1)), seed=seed)
+    # 10⁹ population draws × 3 α: ~180 GiB, refused before a byte is allocated (it was killed for memory)
+    with pytest.raises(ValueError, match="n_population = 1,000,000,000 with 3 hyperparameter draw.*GiB"):
+        model.object_check(np.zeros((3, 1)), n_population=10**9)
+    # numpy scalars are numbers too
+    check = model.object_check(np.zeros((3, 1)), alpha=np.float32(0.05), n_population=np.int64(4096))
+    assert check.meta["alpha"] == pytest.approx(0.05) and len(check) == 5

@@ -144,6 +144,18 @@ def test_bad_input_names_the_argument(reference):
     with pytest.raises(TypeError, match="x is an astropy Quantity"):
         import astropy.units as u
         reference.score(np.zeros((2, DIM)) * u.mag)
+    for seed in (None, "a", -1, 1.5):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            OODReference.fit(rng.normal(size=(500, 2)), seed=seed)
+    with pytest.raises(ValueError, match="summaries has 0 columns"):
+        OODReference.fit(np.empty((500, 0)))
+    # spreads that float64 cannot hold: refused, not standardised to a constant that makes every p-value 1
+    with pytest.raises(ValueError, match=r"too large to standardise .*column\(s\) \[0, 1\]"):
+        OODReference.fit(rng.normal(size=(500, 2)) * 1e200)
+    with pytest.raises(ValueError, match=r"too small to standardise .*column\(s\) \[1\]"):
+        OODReference.fit(rng.normal(size=(500, 2)) * [1.0, 1e-200])
+    with pytest.raises(TypeError, match="tensors must be a dict"):
+        OODReference.from_state(reference.get_config(), None)
     # one object as a 1-D row, and torch input
     assert reference.score(np.zeros(DIM)).shape == (1,)
     assert np.array_equal(reference.score(torch.zeros(3, DIM)), reference.score(np.zeros((3, DIM))))
@@ -213,6 +225,57 @@ def test_mmd_options_and_errors():
         mmd_test(rng.normal(size=(10, 2)), rng.normal(size=(10, 2)), bandwidth=-1.0)
 
 
+@pytest.mark.parametrize("method", ["gaussian", "knn"])
+def test_raw_summaries_with_a_large_offset_keep_their_spread(method):
+    """Inputs such as an MJD (60000 ± 0.001) lost their whole spread to float32 in the Mahalanobis score."""
+    rng = np.random.default_rng(7)
+    offset, spread = 1e6, 1e-3
+    reference = OODReference.fit(offset + spread * rng.normal(size=(1500, 2)), method=method, seed=0)
+    # N(0, I) calibration scores are continuous: all 300 distinct, as at offset 0
+    assert len(np.unique(reference.calibration_scores.numpy())) == reference.n_calibration == 300
+    assert reference.p_value([offset + 5 * spread, offset]) <= 1 / 301  # 5σ off: beyond every calibration row
+    assert reference.p_value([offset, offset]) > 0.5
+
+
+def test_ood_warning_and_report_ood_refuse_what_is_not_a_p_value():
+    from astropy.table import Table
+
+    from astrobayes.inference.diagnostics.ood import ood_warning, report_ood
+
+    for alpha in (0, 2, float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match="alpha must be a number strictly between 0 and 1"):
+            ood_warning([0.5], alpha=alpha)
+    with pytest.raises(ValueError, match=r"p_values must lie in \[0, 1\].*\[5.0, -1.0\]"):
+        ood_warning([0.5, 5.0, np.nan, -1.0])
+    with pytest.raises(TypeError, match="p_values must be numbers"):
+        ood_warning(["low"])
+    assert ood_warning([np.nan, np.nan]) is None and ood_warning([]) is None
+    table = Table({"name": ["a", "b", "c"]})
+    for p in ([0.5, 0.5], 0.5, None):  # a short column, or one number broadcast over every row
+        with pytest.raises(ValueError, match=r"one p-value per row of the table \(3\)"):
+            report_ood(table, p)
+    with pytest.raises(TypeError, match="table must be an astropy Table"):
+        report_ood({"name": ["a"]}, [0.5])
+    assert "ood_p_value" not in table.colnames
+    report_ood(table, [np.nan] * 3)
+    assert table.meta["ood_flagged"] == 0 and np.isnan(table["ood_p_value"]).all()
+
+
+def test_mmd_extreme_bandwidths_seeds_and_overflowing_values():
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    # h² under- or overflowed a Python float: ZeroDivisionError / OverflowError. Now a kernel that is the identity
+    # (h → 0) or all ones (h → ∞): no labelling tells the samples apart, p = 1
+    for bandwidth in (1e-300, 1e300):
+        assert mmd_test(x, y, bandwidth=bandwidth, n_permutations=20).p_value == 1.0
+    for seed in ("a", -1, 1.5):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            mmd_test(x, y, seed=seed)
+    assert mmd_test(x, y, seed=None, n_permutations=20).n_permutations == 20  # None: fresh entropy
+    with pytest.raises(ValueError, match="too large to standardise"):  # was p = 1 whatever the samples
+        mmd_test(x * 1e200, (y + 5.0) * 1e200)
+
+
 def test_doctests():
     assert doctest.testmod(ood_module, optionflags=doctest.ELLIPSIS).failed == 0
     assert doctest.testmod(reference_module, optionflags=doctest.ELLIPSIS).failed == 0
@@ -231,6 +294,9 @@ def test_c2st_test_rejects_a_shift_and_names_bad_input():
         c2st_test(rng.normal(size=(50, 3)), simulated)
     with pytest.raises(ValueError, match="needs at least 10 rows on each side"):
         c2st_test(rng.normal(size=(6, 2)), simulated)
+    for seed in (None, "a"):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            c2st_test(rng.normal(size=(50, 2)), simulated, seed=seed)
 
 
 def test_held_out_calibration_rows_calibrate_alone():

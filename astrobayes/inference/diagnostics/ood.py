@@ -73,7 +73,13 @@ def report_ood(table, p_values, *, note: str = "", objects: str = "objects", war
     stacklevel : int
         Of the warning: 3 points at the caller of the domain function.
     """
-    p = np.asarray(p_values, dtype=float)
+    from astropy.table import Table
+
+    if not isinstance(table, Table):
+        raise TypeError(f"table must be an astropy Table, got {type(table).__name__}")
+    p = _p_values(p_values)
+    if p.ndim != 1 or len(p) != len(table):
+        raise ValueError(f"p_values must hold one p-value per row of the table ({len(table)}), got shape {p.shape}")
     table["ood_p_value"] = p
     table["ood_p_value"].info.description = OOD_DESCRIPTION
     table.meta.update({"ood_alpha": OOD_ALPHA, "ood_flagged": int((p <= OOD_ALPHA).sum())})
@@ -84,10 +90,22 @@ def report_ood(table, p_values, *, note: str = "", objects: str = "objects", war
         warnings.warn(message, UserWarning, stacklevel=stacklevel)
 
 
+def _p_values(p_values) -> np.ndarray:
+    """``p_values`` as a float array (NaN allowed); a TypeError/ValueError when they are not numbers in [0, 1]."""
+    try:
+        p = np.asarray(p_values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"p_values must be numbers (NaN where there is none), got {p_values!r:.80} ({err})") from None
+    outside = np.isfinite(p) & ((p < 0) | (p > 1)) | np.isinf(p)
+    if outside.any():
+        raise ValueError(f"p_values must lie in [0, 1] (or be NaN), got {p[outside][:5].tolist()}")
+    return p
+
+
 def ood_warning(p_values, *, alpha: float = OOD_ALPHA, objects: str = "objects") -> str | None:
     """The one-line warning for a catalogue's OOD p-values, or None when no object is flagged.
 
-    Objects without a p-value (NaN) are not counted.
+    Objects without a p-value (NaN) are not counted; a p-value outside [0, 1] is a ValueError.
 
     Parameters
     ----------
@@ -105,7 +123,9 @@ def ood_warning(p_values, *, alpha: float = OOD_ALPHA, objects: str = "objects")
     >>> ood_warning([0.5, 0.2]) is None
     True
     """
-    p = np.asarray(p_values, dtype=float)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
+    p = _p_values(p_values)
     known = p[np.isfinite(p)]
     flagged = int((known <= alpha).sum())
     if flagged == 0:
@@ -177,8 +197,8 @@ def mmd_test(observed, simulated, *, n_permutations: int = 500, bandwidth: float
         Kernel width h in standardised units.
     max_rows : int
         Subsample each side to at most this many rows.
-    seed : int
-        Seeds the subsampling and the permutations.
+    seed : int or None
+        Seeds the subsampling and the permutations (None: fresh entropy).
 
     Returns
     -------
@@ -203,6 +223,8 @@ def mmd_test(observed, simulated, *, n_permutations: int = 500, bandwidth: float
             isinstance(bandwidth, (int, float, np.integer, np.floating)) and not isinstance(bandwidth, bool)
             and math.isfinite(bandwidth) and bandwidth > 0):
         raise ValueError(f"bandwidth must be 'median' or a positive number, got {bandwidth!r}")
+    if seed is not None:
+        seed = _positive_int(seed, "seed", 0)
     rng = np.random.default_rng(seed)
     if len(x) > max_rows:
         x = x[torch.from_numpy(np.sort(rng.choice(len(x), max_rows, replace=False)))]
@@ -210,7 +232,11 @@ def mmd_test(observed, simulated, *, n_permutations: int = 500, bandwidth: float
         y = y[torch.from_numpy(np.sort(rng.choice(len(y), max_rows, replace=False)))]
     m, n = len(x), len(y)
     pooled = torch.cat([x, y])
-    pooled = (pooled - pooled.mean(dim=0)) / _scale(pooled)
+    location, scale = pooled.mean(dim=0), _scale(pooled)
+    if not (torch.isfinite(location).all() and torch.isfinite(scale).all()):
+        raise ValueError("observed and simulated hold values too large to standardise in float64 (their pooled mean "
+                         "or standard deviation overflows): rescale them (e.g. take a logarithm)")
+    pooled = (pooled - location) / scale
     squared = torch.cdist(pooled, pooled).square_()
     squared.fill_diagonal_(0.0)
     if bandwidth == "median":
@@ -223,7 +249,7 @@ def mmd_test(observed, simulated, *, n_permutations: int = 500, bandwidth: float
             h = float(torch.median(positive).sqrt())
     else:
         h = float(bandwidth)
-    kernel = torch.exp_(squared.mul_(-0.5 / h**2))
+    kernel = torch.exp_(squared.div_(h).div_(h).mul_(-0.5))  # not / h**2: h**2 under- or overflows for extreme h
     row_sums = kernel.sum(dim=1)
     total = float(row_sums.sum())
     # column 0 is the observed labelling, the others random relabellings: all go through one formula
@@ -307,6 +333,7 @@ def c2st_test(observed, simulated, *, max_rows: int = 1000, n_folds: int = 5, se
         raise ValueError(f"observed has {x.shape[1]} feature(s) per row but simulated has {y.shape[1]}")
     max_rows = _positive_int(max_rows, "max_rows", 2)
     n_folds = _positive_int(n_folds, "n_folds", 2)
+    seed = _positive_int(seed, "seed", 0)
     rows = min(len(x), len(y), max_rows)
     if rows < 2 * n_folds:
         raise ValueError(f"c2st_test with {n_folds} folds needs at least {2 * n_folds} rows on each side, got "
