@@ -475,7 +475,7 @@ def train_mass_model(members: QTable, truth: QTable, *, estimator: str = "mdn", 
     x_train = _take_rows(x, np.flatnonzero(usable))
     # the k-NN out-of-distribution score: the summary features are few, heavy-tailed and correlated (the three
     # radii move together), and a Gaussian reference misses clusters far along such a direction (members 20 times
-    # too compact: 0 % flagged against 65 % for k-NN); its ~25 µs per cluster is small beside the mass grid's ~500
+    # too compact: 0 % flagged against 65 % for k-NN); its ~25–40 µs per cluster is small beside the mass grid's ~500–1000
     model.estimator.fit(x_train, log_mass[usable, None].astype(np.float32), epochs=epochs, batch_size=batch_size,
                         learning_rate=learning_rate, seed=seed, progress=progress, device=device, ood="knn")
     return model

@@ -44,7 +44,7 @@ OOD_ALPHA = 0.01
 OOD_DESCRIPTION = ("conformal p-value that the network's summary of this object (its context vector) is like those "
                    "of its training simulations, from its distance to the training summaries (Mahalanobis or "
                    "k-th nearest neighbour): small = "
-                   "unlike anything the network was trained on; at most a fraction α of objects like the "
+                   "unlike anything the network was trained on; on average a fraction α of objects like the "
                    "simulations have ood_p_value ≤ α")
 
 
