@@ -4,9 +4,11 @@ A network trained on simulations answers for any input, also for one unlike
 anything it was trained on. :class:`OODReference` scores an object by the
 distance of its *summary* — the network's own context vector (the output of
 ``network.features``: standardised x through the embedding), or any other
-vector — to the k-th nearest training summary, and turns that distance into
-a conformal p-value with training rows held out of the reference, so that
-at level α at most α of in-distribution objects are flagged.
+vector — to the training summaries (the Mahalanobis distance under their
+mean and covariance, or the distance to the k-th nearest one), and turns
+that distance into a conformal p-value with rows held out of the reference
+(best: rows the network was not trained on), so that at level α at most α
+of in-distribution objects are flagged, on average over calibration sets.
 
 :meth:`Estimator.fit <astrobayes.estimators.Estimator.fit>` fits one on the
 context vectors of (a seeded subsample of) the training inputs and saves it
@@ -349,7 +351,7 @@ class OODReference:
         return out
 
     def score(self, x) -> np.ndarray:
-        """Distance to the k-th nearest reference summary, in standardised units (larger = more unusual).
+        """The score: Mahalanobis distance, or distance to the k-th nearest reference row (larger = more unusual).
 
         Parameters
         ----------
