@@ -31,7 +31,8 @@ from ..core.paths import check_not_input
 from ..core.serialization import load_as, model_paths, register_estimator, write_model
 from ..core.validation import as_tensor
 
-__all__ = ["MAX_OOD_ROWS", "METHODS", "MIN_HELD_OUT", "MIN_OOD_ROWS", "OOD_METHOD", "ContextRecorder", "OODReference", "reference_p_values"]
+__all__ = ["MAX_OOD_ROWS", "METHODS", "MIN_HELD_OUT", "MIN_OOD_ROWS", "OOD_METHOD", "ContextRecorder", "OODReference",
+           "reference_p_values"]
 
 #: fewest training rows :meth:`Estimator.fit` builds an OOD reference from (fewer: none, and the model says why)
 MIN_OOD_ROWS = 300
