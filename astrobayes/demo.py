@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -394,7 +395,16 @@ def run_supernova_demo(output="demo-output", quick: bool = False, device: str = 
     print(f"  {history.epochs} epochs in {history.seconds:.1f} s; temperature T = {model.temperature:.2f}")
     model.save(folder / "model", overwrite=True)
     model = load_classifier(folder / "model")
-    table = classify(test, model)
+    with warnings.catch_warnings():  # the out-of-distribution count is printed below, as one line of the report
+        warnings.filterwarnings("ignore", message=".* are unlike the training simulations")
+        warnings.filterwarnings("ignore", message=".* is unlike the training simulations")
+        table = classify(test, model)
+    if "ood_note" in table.meta:
+        print(f"  out-of-distribution check: none ({table.meta['ood_note']})")
+    else:
+        print(f"  out-of-distribution check: {table.meta['ood_flagged']} of {len(table)} test lightcurves have "
+              f"ood_p_value ≤ {table.meta['ood_alpha']:g} (about {100 * table.meta['ood_alpha']:g} % are expected "
+              "by chance for objects like the training set)")
     table["true_label"] = test.labels
     table["redshift"] = test.meta["redshift"]
     table.meta["catalog"] = str(SPCC_CATALOG.name)
