@@ -63,7 +63,7 @@ QUICK = dict(galaxy_train=3000, galaxy_epochs=4, galaxy_calibration=1000, galaxy
              cosmos_noise=1, shear_train=1500, map_train=1500, map_epochs=3, shear_calibration=500,
              shear_reference=500, shear_shift=200, icosmo_maps=100, galaxy_mmd_n=50, shear_mmd_n=20,
              mmd_reference=400, replicates=20, permutations=100)
-METHODS = ("gaussian (training rows, default)", "knn (fresh sims)", "gaussian (fresh sims)")
+METHODS = ("gaussian (default, fitted by fit)", "knn (fresh sims)", "gaussian (fresh sims)")
 
 
 def _band(n: int, p: float) -> tuple[float, float]:
