@@ -15,8 +15,9 @@ it prints
 1. calibration: on fresh in-distribution simulations (never trained on), the fraction of objects with
    ``ood_p_value`` ≤ α for α = 0.05 and 0.01, with the binomial 3σ band α ± 3√(α(1 − α)/n), for the default
    reference (``"gaussian"``, the Mahalanobis distance, fitted by ``fit`` on the training rows and calibrated
-   on its validation rows), for ``est.fit_ood(fresh, method="knn")`` and for ``est.fit_ood(fresh, method="gaussian")`` (both on a separate
-   set of fresh simulations, one per object, on a copy of the estimator);
+   on its validation rows), for ``est.fit_ood(fresh, method="knn")`` and for
+   ``est.fit_ood(fresh, method="gaussian")`` (both on a separate set of fresh simulations, one per object, on a
+   copy of the estimator);
 2. power: the fraction of shifted objects flagged at α = 0.01 and 0.05, per reference — galaxies: real Hubble
    Deep Field stamps, one real COSMOS galaxy (binned, PSF-matched and re-noised to the model's set-up; one galaxy,
    many non-independent variants), Sérsic stamps with a neighbour galaxy, stamps with extra noise; shear: maps
