@@ -45,7 +45,6 @@ import argparse
 import datetime as _dt
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -53,6 +52,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clusters_coma import _machine  # noqa: E402  (the same machine line as the Coma benchmark)
 
 ALPHAS = (0.05, 0.01)
 HOST_Z = ("host_photoz", "host_photoz_err")  # the SNPhotCC host photo-z, as benchmarks/supernovae_spcc.py uses
@@ -567,15 +569,6 @@ def run_stars(report: Report, sizes: Sizes) -> None:
 
 
 # ---------------------------------------------------------------------------- main
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small models, 20 population replicates")

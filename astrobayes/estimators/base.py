@@ -32,7 +32,7 @@ from ..core.standardize import Standardizer
 from ..core.validation import Masked, as_inputs, as_tensor, check_same_length, index_inputs, inputs_to, n_rows
 from .layers import reset_parameters
 from .ood import (MAX_OOD_ROWS, METHODS, MIN_CALIBRATION, MIN_HELD_OUT, MIN_OOD_ROWS, MIN_REFERENCE, OOD_METHOD,
-                  ContextRecorder, OODReference, reference_p_values)
+                  ContextRecorder, OODReference, _positive_int, reference_p_values)
 from .training import History, TrainingConfig, fit_module, training_config
 
 __all__ = ["Estimator", "Prediction", "FeatureNetwork"]
@@ -334,8 +334,7 @@ class Estimator:
         """
         owner = self._ood_owner()
         owner._require_fitted()
-        if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < MIN_OOD_ROWS:
-            raise ValueError(f"max_rows must be an integer >= {MIN_OOD_ROWS}, got {max_rows!r}")
+        max_rows = _positive_int(max_rows, "max_rows", MIN_OOD_ROWS)
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):

@@ -18,6 +18,7 @@ from astropy.table import Table
 from astrobayes.core.limits import memory_bytes
 from astrobayes.core.validation import as_tensor
 from astrobayes.inference.sampling import MCMCResult
+from astrobayes.inference.diagnostics._checks import _positive_int
 
 __all__ = ["ImportanceChecks"]
 
@@ -112,11 +113,9 @@ class ImportanceChecks:
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
                 or not 0 < alpha < 1:
             raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
-        for name, value, low in (("n_population", n_population, 100), ("max_alphas", max_alphas, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
+        n_population = _positive_int(n_population, "n_population", 100)
+        max_alphas = _positive_int(max_alphas, "max_alphas", 1)
+        seed = _positive_int(seed, "seed", 0)  # torch would take a negative seed, numpy would not
         draws = as_tensor(alphas, "alphas", ndim=(1, 2), dtype=torch.float64)
         if draws.shape[-1] != self.hyperprior.ndim:
             raise ValueError(f"alphas must have shape (S, {self.hyperprior.ndim}): one row per posterior draw of "
