@@ -220,8 +220,8 @@ class Estimator:
             reference. True
             uses ``OOD_METHOD`` = "gaussian" (the Mahalanobis
             distance, O(d²) per object); "knn" the k-th nearest-neighbour
-            distance (follows any shape of the training summaries, ~100 µs per
-            object). False skips it — e.g. when ``x`` holds augmented copies
+            distance (follows any shape of the training summaries; 8–175 µs
+            per object in ``benchmarks/ood_power.py`` and ``ood_cost.py``). False skips it — e.g. when ``x`` holds augmented copies
             unlike the inputs the model will see: then call :meth:`fit_ood`
             on inputs made as those will be.
 
